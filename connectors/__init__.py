@@ -1,0 +1,1 @@
+"""Edges of the system: channel gateway and normalizers, the Salesforce sink and emulator."""

@@ -1,0 +1,1 @@
+"""Triton client, model training and export, the Triton launcher."""

@@ -1,0 +1,1 @@
+"""How Centralita runs: settings, the local stack launcher, the command line, topic admin."""

@@ -1,0 +1,196 @@
+"""The `centralita` command: one entry point to every component.
+
+Errors a user can act on (broker unreachable, Java missing, port taken, a breaking schema change) print one
+clear line to stderr and exit non-zero; they are never tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from infra.settings import get_settings
+
+console = Console()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+@click.version_option(package_name="centralita")
+def main() -> None:
+    """Centralita: event-driven backbone for AI customer-service chatbots."""
+
+
+# -- stack ------------------------------------------------------------------------------------------------
+
+@main.group()
+def stack() -> None:
+    """The local stack (real Kafka broker; Triton and the Salesforce emulator as they land)."""
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Start every component that is not running yet and wait until each is ready."""
+    from infra.processes import StackError
+    from infra.stack import Stack
+
+    try:
+        for line in Stack.from_settings(get_settings()).up():
+            click.echo(line)
+    except StackError as exc:
+        fail(str(exc))
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop the components this stack started (by pid), in reverse order."""
+    from infra.stack import Stack
+
+    for line in Stack.from_settings(get_settings()).down():
+        click.echo(line)
+
+
+@stack.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def stack_status(as_json: bool) -> None:
+    """Say what runs where."""
+    from infra.stack import Stack
+
+    rows = Stack.from_settings(get_settings()).status()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("component", "state", "pid", "address", "log")
+    for row in rows:
+        table.add_row(row["component"], row["state"], row["pid"], row["address"], row["log"])
+    console.print(table)
+
+
+# -- topics -----------------------------------------------------------------------------------------------
+
+@main.group()
+def topics() -> None:
+    """The topic catalog."""
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create every catalog topic that does not exist yet (idempotent)."""
+    from infra.kafka_clients import BrokerUnreachableError, make_admin
+    from infra.topic_admin import create_topics
+    from schemas.topics import CATALOG
+
+    settings = get_settings()
+    try:
+        results = create_topics(make_admin(settings), settings.kafka_bootstrap, CATALOG)
+    except BrokerUnreachableError as exc:
+        fail(str(exc))
+    for result in results:
+        click.echo(f"{result.outcome:8} {result.name}")
+    click.echo(f"{sum(r.outcome == 'created' for r in results)} created, {sum(r.outcome == 'exists' for r in results)} already existed")
+
+
+@topics.command("list")
+def topics_list() -> None:
+    """Show the catalog: partitions, retention, schema and dead-letter topic of each topic."""
+    from schemas.topics import CATALOG
+
+    table = Table("topic", "partitions", "cleanup", "retention (days)", "schema", "key", "dead letters")
+    for spec in CATALOG:
+        days = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms / 86_400_000:g}"
+        table.add_row(spec.name, str(spec.partitions), spec.cleanup_policy, days, spec.schema or "raw bytes",
+                      spec.key, spec.dead_letter or "-")
+    console.print(table)
+
+
+# -- schemas ----------------------------------------------------------------------------------------------
+
+@main.group()
+def schemas() -> None:
+    """Avro schemas: compatibility with released versions."""
+
+
+@schemas.command("check")
+@click.option("--schemas-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder holding avro/ and released/ (default: the shipped schemas).")
+def schemas_check(schemas_dir: str | None) -> None:
+    """Fail when a current schema cannot read data written with its latest released version."""
+    from pathlib import Path
+
+    from schemas.compatibility import check_registry
+    from schemas.registry import SchemaFileError, SchemaRegistry
+
+    try:
+        registry = SchemaRegistry(Path(schemas_dir) / "avro", Path(schemas_dir) / "released") if schemas_dir else SchemaRegistry()
+    except SchemaFileError as exc:
+        fail(str(exc))
+    reports = check_registry(registry)
+    for report in reports:
+        against = f"v{report.against_version}" if report.against_version else "-"
+        click.echo(f"{report.status:10} {report.name} (against {against})")
+        for problem in report.problems:
+            click.echo(f"           {problem}")
+    breaking = [r.name for r in reports if not r.ok]
+    if breaking:
+        fail(f"breaking schema change in {', '.join(breaking)}: add defaults to new fields or release a new topic")
+    click.echo(f"{len(reports)} schemas compatible with their released versions")
+
+
+@schemas.command("release")
+def schemas_release() -> None:
+    """Record every changed, compatible schema as a new released version."""
+    from schemas.compatibility import release_changed
+    from schemas.registry import SchemaRegistry
+
+    try:
+        written = release_changed(SchemaRegistry())
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo("\n".join(written) if written else "nothing to release: every schema equals its latest release")
+
+
+# -- demo and benchmarks ----------------------------------------------------------------------------------
+
+@main.command()
+def demo() -> None:
+    """The main job on the local stack: publish sample messages and show them read back."""
+    from infra.demo import run_demo
+    from infra.kafka_clients import BrokerUnreachableError
+    from infra.processes import StackError
+
+    try:
+        run_demo(get_settings(), console)
+    except (StackError, BrokerUnreachableError, RuntimeError) as exc:
+        fail(str(exc))
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_", is_flag=True, help="Name the available benchmarks.")
+@click.option("--quick", is_flag=True, help="A short run (smoke test), not for reporting.")
+def bench(name: str | None, list_: bool, quick: bool) -> None:
+    """Run benchmark NAME and print one JSON object."""
+    from infra import bench as benches
+
+    if list_ or not name:
+        for bench_name in benches.available():
+            click.echo(f"{bench_name:12} {benches.load(bench_name).DESCRIPTION}")
+        return
+    try:
+        module = benches.load(name)
+    except KeyError as exc:
+        fail(exc.args[0], code=2)
+    click.echo(json.dumps(module.run(quick=quick), indent=2))
+
+
+if __name__ == "__main__":
+    main()

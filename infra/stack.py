@@ -1,0 +1,41 @@
+"""The local stack: the real components Centralita runs against, brought up and down together.
+
+Today it is the Kafka broker; Triton and the Salesforce emulator join it as their issues land. Components
+start in order and stop in reverse order, so a consumer never outlives what it depends on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from infra.kafka_broker import KafkaBroker
+from infra.settings import Settings
+
+
+class Component(Protocol):
+    """What the stack needs of a component: start, stop and describe itself, each idempotent."""
+
+    def start(self) -> str: ...
+
+    def stop(self) -> str: ...
+
+    def status(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Stack:
+    components: tuple[Component, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Stack":
+        return cls(components=(KafkaBroker.from_settings(settings),))
+
+    def up(self) -> list[str]:
+        return [component.start() for component in self.components]
+
+    def down(self) -> list[str]:
+        return [component.stop() for component in reversed(self.components)]
+
+    def status(self) -> list[dict[str, str]]:
+        return [component.status() for component in self.components]

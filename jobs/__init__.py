@@ -1,0 +1,1 @@
+"""Spark jobs: conversation-log anonymization, subject erasure and export."""

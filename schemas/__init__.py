@@ -1,0 +1,1 @@
+"""Avro schemas of every topic, the codec, the topic catalog and compatibility checks."""

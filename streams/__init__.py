@@ -1,0 +1,1 @@
+"""Faust app and agents: normalization, sessions, routing, escalation, replies, metrics."""
