@@ -1,0 +1,67 @@
+"""Shared fixtures. The real Kafka broker is started once per test session (or taken from
+CENTRALITA_TEST_KAFKA_BOOTSTRAP) and the catalog's topics are created on it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from infra.kafka_broker import KafkaBroker
+from infra.kafka_clients import make_admin
+from infra.processes import free_port
+from infra.settings import Settings
+from infra.topic_admin import create_topics
+from schemas.topics import CATALOG
+
+
+@dataclass(frozen=True)
+class KafkaForTests:
+    """The broker the integration tests use, and settings that point every client at it."""
+
+    bootstrap: str
+    settings: Settings
+    broker: KafkaBroker | None  # None when an external broker was given
+
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess (CLI, Faust worker) that must use this broker."""
+        env = {**os.environ, "CENTRALITA_KAFKA_BOOTSTRAP": self.bootstrap,
+               "CENTRALITA_BROKER_SESSION_TIMEOUT_S": str(self.settings.broker_session_timeout_s)}
+        if self.broker is not None:
+            env.update({
+                "CENTRALITA_STATE_DIR": str(self.broker.state_dir),
+                "CENTRALITA_KAFKA_PORT": str(self.broker.port),
+                "CENTRALITA_KAFKA_CONTROLLER_PORT": str(self.broker.controller_port),
+            })
+        return env
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaForTests]:
+    external = os.environ.get("CENTRALITA_TEST_KAFKA_BOOTSTRAP")
+    broker = None
+    if external:
+        settings = Settings(kafka_bootstrap=external, broker_session_timeout_s=10)
+    else:
+        state = Path(tmp_path_factory.mktemp("kafka-state"))
+        port, controller = free_port(), free_port()
+        settings = Settings(kafka_bootstrap=f"127.0.0.1:{port}", kafka_port=port, kafka_controller_port=controller,
+                            state_dir=state, broker_session_timeout_s=10)
+        broker = KafkaBroker.from_settings(settings)
+        broker.start()
+    try:
+        create_topics(make_admin(settings), settings.kafka_bootstrap, CATALOG)
+        yield KafkaForTests(settings.kafka_bootstrap, settings, broker)
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration is marked `integration` (so `-m 'not integration'` is quick)."""
+    for item in items:
+        if f"{os.sep}integration{os.sep}" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)

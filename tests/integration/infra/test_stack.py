@@ -1,0 +1,82 @@
+"""The local stack and the CLI against a real broker: idempotent up, status, clean stop, topics, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.kafka_clients import cluster_metadata, make_admin
+from infra.processes import free_port, pid_is_alive
+from schemas.topics import CATALOG
+
+CLI = [sys.executable, "-m", "infra.cli"]
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_second_start_reports_the_running_broker(kafka) -> None:
+    if kafka.broker is None:
+        pytest.skip("external broker given")
+    assert kafka.broker.start().startswith(f"Kafka {kafka.broker.version} already running on {kafka.bootstrap}")
+    status = kafka.broker.status()
+    assert status["state"] == "ready" and status["address"] == kafka.bootstrap
+
+
+def test_catalog_topics_exist_with_their_partitions(kafka) -> None:
+    topics = cluster_metadata(make_admin(kafka.settings), kafka.bootstrap).topics
+    for spec in CATALOG:
+        assert spec.name in topics, spec.name
+        assert len(topics[spec.name].partitions) == spec.partitions, spec.name
+
+
+def test_topics_create_is_idempotent(kafka) -> None:
+    result = run_cli(["topics", "create"], kafka.env())
+    assert result.returncode == 0, result.stderr
+    assert f"0 created, {len(CATALOG)} already existed" in result.stdout
+
+
+def test_demo_shows_records_that_went_through_the_broker(kafka) -> None:
+    if kafka.broker is None:
+        pytest.skip("the demo brings its own stack up; it is tested with the fixture's broker")
+    result = run_cli(["demo"], {**kafka.env(), "COLUMNS": "160"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "already running" in result.stdout
+    assert "6 of 6 records came back through the broker, identical to what was sent." in result.stdout
+    for channel in ("WHATSAPP", "SMS", "EMAIL", "MESSENGER", "INSTAGRAM", "WEBCHAT"):
+        assert channel in result.stdout
+
+
+def test_stack_up_status_down_cycle(tmp_path: Path) -> None:
+    """A separate broker, through the CLI: up, up again, status, down; state and jars reused."""
+    port, controller = free_port(), free_port()
+    env = {
+        **os.environ,
+        "CENTRALITA_STATE_DIR": str(tmp_path / "state"),
+        "CENTRALITA_KAFKA_PORT": str(port),
+        "CENTRALITA_KAFKA_CONTROLLER_PORT": str(controller),
+        "CENTRALITA_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+    }
+    up = run_cli(["stack", "up"], env)
+    assert up.returncode == 0, up.stderr
+    assert f"started on 127.0.0.1:{port}" in up.stdout
+    try:
+        again = run_cli(["stack", "up"], env)
+        assert again.returncode == 0 and f"already running on 127.0.0.1:{port}" in again.stdout
+        status = json.loads(run_cli(["stack", "status", "--json"], env).stdout)
+        assert status[0]["component"] == "kafka" and status[0]["state"] == "ready"
+        pid = int(status[0]["pid"])
+        assert (tmp_path / "state" / "kafka" / "data" / "meta.properties").exists()
+        assert "Kafka Server started" in (tmp_path / "state" / "kafka.log").read_text()
+    finally:
+        down = run_cli(["stack", "down"], env)
+    assert down.returncode == 0 and "Kafka stopped" in down.stdout
+    assert not pid_is_alive(pid)
+    assert json.loads(run_cli(["stack", "status", "--json"], env).stdout)[0]["state"] == "stopped"
+    assert run_cli(["stack", "down"], env).stdout.strip() == "Kafka was not running"
