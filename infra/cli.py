@@ -158,6 +158,48 @@ def schemas_release() -> None:
     click.echo("\n".join(written) if written else "nothing to release: every schema equals its latest release")
 
 
+# -- CRM ---------------------------------------------------------------------------------------------------
+
+@main.command("salesforce-emulator")
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default CENTRALITA_SF_EMULATOR_PORT).")
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite file (default <state>/salesforce.sqlite).")
+def salesforce_emulator(port: int | None, db: str | None) -> None:
+    """Run the local Salesforce emulator (logins + Bulk API 1.0) in the foreground."""
+    from pathlib import Path
+
+    import uvicorn
+
+    from connectors.salesforce.emulator import EmulatorConfig, create_app
+
+    settings = get_settings()
+    db_path = Path(db) if db else settings.state_dir / "salesforce.sqlite"
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    public_key = settings.sf_jwt_public_key_file.read_text() if settings.sf_jwt_public_key_file else None
+    config = EmulatorConfig(db_path=db_path, client_id=settings.sf_client_id,
+                            client_secret=settings.sf_client_secret.get_secret_value(),
+                            username=settings.sf_username, password=settings.sf_password.get_secret_value(),
+                            jwt_public_key=public_key, session_ttl_s=settings.sf_session_ttl_s)
+    uvicorn.run(create_app(config), host="127.0.0.1", port=port or settings.sf_emulator_port,
+                log_level="warning", access_log=False)
+
+
+@main.command("crm-sink")
+@click.option("--topic", default="crm.case-events", show_default=True, help="Topic of CaseEvent records.")
+def crm_sink(topic: str) -> None:
+    """Stream crm.case-events into Salesforce (Bulk API upserts by Centralita_Case_Id__c)."""
+    import logging
+
+    from connectors.crm.salesforce import SalesforceCrm
+    from connectors.crm.sink import CaseSink, SinkStopped
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    try:
+        CaseSink(settings, SalesforceCrm.from_settings(settings), topic=topic).run()
+    except SinkStopped as exc:
+        fail(str(exc))
+
+
 # -- demo and benchmarks ----------------------------------------------------------------------------------
 
 @main.command()

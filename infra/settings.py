@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The checkout this package lives in (editable install): home of `triton_models/`, `tests/bench/`, ...
@@ -41,6 +41,25 @@ class Settings(BaseSettings):
     broker_session_timeout_s: float = Field(
         30.0, description="Faust consumer session timeout; tests use a short one so groups join fast."
     )
+
+    # -- Salesforce (the CRM sink, and the local emulator that stands in for an org) --
+    sf_host: str = Field("http://127.0.0.1:8085", description="Salesforce instance URL (the emulator locally).")
+    sf_login_url: str = Field("http://127.0.0.1:8085", description="Where OAuth tokens are requested.")
+    sf_api_version: str = Field("59.0", description="Bulk API version in the endpoint path.")
+    sf_auth_flow: str = Field("client_credentials", description="OAuth flow of the sink: client_credentials or jwt.")
+    sf_client_id: str = Field("centralita-dev-client", description="Connected app consumer key (development default).")
+    sf_client_secret: SecretStr = Field(SecretStr("centralita-dev-only"), description="Connected app consumer secret (development default; set it in production).")
+    sf_username: str = Field("integration@centralita.dev", description="Integration user (JWT subject, SOAP login).")
+    sf_password: SecretStr = Field(SecretStr("centralita-dev-only"), description="Integration user's password, for the emulator's SOAP login.")
+    sf_jwt_key_file: Path | None = Field(None, description="PEM private key the sink signs JWT bearer assertions with.")
+    sf_jwt_public_key_file: Path | None = Field(None, description="PEM public key the emulator verifies JWT assertions with.")
+    sf_emulator_port: int = Field(8085, description="Port of the local Salesforce emulator on 127.0.0.1.")
+    sf_session_ttl_s: float = Field(7200.0, description="Emulator: lifetime of a session before INVALID_SESSION_ID.")
+    crm_batch_max_records: int = Field(2000, description="CRM sink: most case events per Bulk job.")
+    crm_batch_max_wait_s: float = Field(2.0, description="CRM sink: longest wait to fill a job before sending it.")
+    crm_poll_interval_s: float = Field(0.2, description="CRM sink: how often batch results are polled.")
+    crm_max_attempts: int = Field(6, description="CRM sink: attempts per job on transient failures (backoff between).")
+    crm_group_id: str = Field("centralita-crm-sink", description="CRM sink consumer group.")
 
 
 @lru_cache(maxsize=1)

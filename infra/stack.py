@@ -1,6 +1,6 @@
 """The local stack: the real components Centralita runs against, brought up and down together.
 
-Today it is the Kafka broker; Triton and the Salesforce emulator join it as their issues land. Components
+Today: the Kafka broker and the Salesforce emulator; Triton joins as its issue lands. Components
 start in order and stop in reverse order, so a consumer never outlives what it depends on.
 """
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from infra.kafka_broker import KafkaBroker
+from infra.salesforce_emulator import SalesforceEmulator
 from infra.settings import Settings
 
 
@@ -29,7 +30,7 @@ class Stack:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Stack":
-        return cls(components=(KafkaBroker.from_settings(settings),))
+        return cls(components=(KafkaBroker.from_settings(settings), SalesforceEmulator.from_settings(settings)))
 
     def up(self) -> list[str]:
         return [component.start() for component in self.components]

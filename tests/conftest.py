@@ -13,6 +13,7 @@ import pytest
 from infra.kafka_broker import KafkaBroker
 from infra.kafka_clients import make_admin
 from infra.processes import free_port
+from infra.salesforce_emulator import SalesforceEmulator
 from infra.settings import Settings
 from infra.topic_admin import create_topics
 from schemas.topics import CATALOG
@@ -58,6 +59,57 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaForTests]:
     finally:
         if broker is not None:
             broker.stop()
+
+
+@dataclass(frozen=True)
+class SalesforceForTests:
+    """The emulator the tests use, a key pair registered for the JWT flow, and fault injection."""
+
+    url: str
+    emulator: SalesforceEmulator
+    jwt_private_key: Path
+
+    def faults(self, **spec: object) -> dict:
+        import requests
+
+        response = requests.post(f"{self.url}/__emulator/faults", json=spec, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stats(self) -> dict:
+        import requests
+
+        return requests.get(f"{self.url}/__emulator/stats", timeout=10).json()
+
+    def cases(self, prefix: str) -> list[dict]:
+        import requests
+
+        return requests.get(f"{self.url}/__emulator/cases", params={"prefix": prefix}, timeout=10).json()
+
+    def env(self) -> dict[str, str]:
+        return {"CENTRALITA_SF_HOST": self.url, "CENTRALITA_SF_LOGIN_URL": self.url}
+
+
+@pytest.fixture(scope="session")
+def salesforce(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SalesforceForTests]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    state = Path(tmp_path_factory.mktemp("salesforce"))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = state / "jwt-private.pem"
+    public = state / "jwt-public.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    emulator = SalesforceEmulator(port=free_port(), state_dir=state,
+                                  environment={"CENTRALITA_SF_JWT_PUBLIC_KEY_FILE": str(public)})
+    emulator.start()
+    try:
+        yield SalesforceForTests(emulator.url, emulator, private)
+    finally:
+        emulator.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
