@@ -16,7 +16,7 @@ from rich.table import Table
 
 from infra.settings import get_settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -1,12 +1,16 @@
 """`centralita demo`: the README's main job on the local stack, showing what happened.
 
 For now: bring the stack up, create the topics, publish a handful of canonical inbound messages from every
-channel to `conversation.inbound` as single-object Avro, then read exactly those offsets back from the real
-broker and show them as typed records. Later capabilities extend this into whole conversations.
+channel to `conversation.inbound` as single-object Avro, read exactly those offsets back from the real broker
+and show them as typed records; then stream case events for the conversations that need a human into the
+Salesforce emulator with the CRM sink and read the Cases back. Later capabilities extend this into whole
+conversations.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -21,9 +25,10 @@ from infra.topic_admin import create_topics
 from schemas.codec import AvroCodec
 from schemas.records import InboundMessage
 from schemas.topics import CATALOG
-from streams.ids import conversation_id, message_id
+from streams.ids import conversation_id, derive_id, message_id
 
 INBOUND_TOPIC = "conversation.inbound"
+CASE_TOPIC = "crm.case-events"
 
 # (channel, source, provider message id, customer address, business address, text, language)
 SAMPLES = [
@@ -148,4 +153,61 @@ def run_demo(settings: Settings, console: Console) -> None:
                   f"{'identical to what was sent' if same else '[red]DIFFERENT from what was sent[/]'}.")
     if not same:
         raise RuntimeError("a record read back differs from the one published")
+    show_crm(settings, codec, messages, console)
     console.print("The stack keeps running; stop it with `centralita stack down`.")
+
+
+def demo_case_events(messages: list[InboundMessage]) -> list[dict]:
+    """Case events for the two sample conversations that need a human (until the engine emits them itself)."""
+    events = []
+    for message, intent, priority in ((messages[4], "human_agent", "MEDIUM"), (messages[3], "complaint", "HIGH")):
+        case_id = derive_id("case", message.conversation_id, message.message_id)
+        for step, (kind, status) in enumerate((("CREATED", "ESCALATED"), ("UPDATED", "WORKING"))):
+            events.append({
+                "event_id": derive_id("case-event", case_id, kind), "case_id": case_id,
+                "conversation_id": message.conversation_id, "customer_id": None, "type": kind,
+                "occurred_at": message.received_at + timedelta(seconds=step), "channel": message.channel,
+                "subject": f"{intent.replace('_', ' ')} ({message.channel.lower()})",
+                "transcript_excerpt": f"customer: {message.text}", "priority": priority, "status": status,
+                "intent": intent, "confidence": 0.93, "sentiment": "negative", "queue": f"{message.language}-support"})
+    return events
+
+
+def show_crm(settings: Settings, codec: AvroCodec, messages: list[InboundMessage], console: Console) -> None:
+    """Publish case events, stream them to Salesforce with the CRM sink, read the Cases back with the client."""
+    from salesforce_bulk import SalesforceBulk
+
+    from connectors.crm.salesforce import SalesforceCrm
+    from connectors.crm.sink import CaseSink
+
+    events = demo_case_events(messages)
+    producer = make_producer(settings)
+    for event in events:
+        producer.produce(CASE_TOPIC, key=event["case_id"].encode(), value=codec.encode("CaseEvent", event))
+    if producer.flush(30):
+        raise RuntimeError("case events not acknowledged by the broker")
+    console.print(f"[green]crm[/]    {len(events)} CaseEvent records to {CASE_TOPIC}; the CRM sink upserts them into Salesforce")
+    crm = SalesforceCrm.from_settings(settings)
+    sink_settings = settings.model_copy(update={"crm_group_id": f"{settings.app_id}-demo-crm-sink", "crm_batch_max_wait_s": 1.0})
+    CaseSink(sink_settings, crm, topic=CASE_TOPIC).run(stop_when_idle_s=2.0)
+
+    bulk = SalesforceBulk(sessionId=crm.tokens.token(), host=settings.sf_host)
+    case_ids = sorted({e["case_id"] for e in events})
+    table = Table(title=f"Cases in Salesforce ({settings.sf_host}, read with the salesforce-bulk client)")
+    for column in ("Case Id", "external id", "Origin", "Priority", "Status", "Subject"):
+        table.add_column(column, no_wrap=column != "Subject")
+    for case_id in case_ids:
+        job = bulk.create_query_job("Case", contentType="JSON")
+        batch = bulk.query(job, "SELECT Id, Centralita_Case_Id__c, Origin, Priority, Status, Subject FROM Case "
+                                f"WHERE Centralita_Case_Id__c = '{case_id}'")
+        bulk.close_job(job)
+        deadline = time.monotonic() + 30
+        while not bulk.is_batch_done(batch, job) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for result in bulk.get_all_results_for_query_batch(batch, job):
+            for row in json.load(result):
+                table.add_row(row["Id"], row["Centralita_Case_Id__c"][:21] + "…", row["Origin"], row["Priority"],
+                              row["Status"], row["Subject"])
+    console.print(table)
+    if table.row_count != len(case_ids):
+        raise RuntimeError(f"{len(case_ids) - table.row_count} cases did not reach Salesforce")

@@ -46,6 +46,8 @@ def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consum
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": False,
+        # How soon a crashed member's partitions move to another member.
+        "session.timeout.ms": int(settings.broker_session_timeout_s * 1000),
         **overrides,
     }))
 

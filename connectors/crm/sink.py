@@ -65,12 +65,13 @@ class CaseSink:
         """Consume until stopped (SIGTERM/SIGINT), or until no event came for `stop_when_idle_s`."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        self.consumer.subscribe([self.topic])
+        assigned: list[bool] = []
+        self.consumer.subscribe([self.topic], on_assign=lambda consumer, partitions: assigned.append(True))
         idle_since = time.monotonic()
         try:
             while self._running:
                 outcome = self.run_once()
-                if outcome.events:
+                if outcome.events or not assigned:  # idle counts from the first partition assignment
                     idle_since = time.monotonic()
                 elif stop_when_idle_s is not None and time.monotonic() - idle_since > stop_when_idle_s:
                     break

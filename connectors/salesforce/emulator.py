@@ -331,7 +331,8 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         store.set_batch_state(batch_id, "InProgress")
         await asyncio.sleep(config.batch_delay_s)
         try:
-            results = _run_batch(store, job, batch["body"], faults.reject_external_ids)
+            with store.transaction():
+                results = _run_batch(store, job, batch["body"], faults.reject_external_ids)
         except BulkError as exc:
             store.set_batch_state(batch_id, "Failed", f"{exc.code} : {exc.message}")
             return

@@ -11,9 +11,10 @@ import secrets
 import sqlite3
 import string
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from connectors.salesforce.case_object import DATA_FIELDS, EXTERNAL_ID, RecordError, missing_required, normalize
 
@@ -50,6 +51,7 @@ class Store:
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
     # -- sessions ------------------------------------------------------------------------------------
@@ -133,6 +135,17 @@ class Store:
         failed = sum(1 for r in results if r.get("success") is False)  # query rows have no "success"
         self.db.execute("UPDATE batches SET state = 'Completed', processed = ?, failed = ?, results = ?, modified = ? "
                         "WHERE id = ?", (len(results), failed, json.dumps(results), time.time(), batch_id))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One commit for a whole batch (also far faster than a commit per record)."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     # -- Case records --------------------------------------------------------------------------------
 

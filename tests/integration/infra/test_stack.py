@@ -12,6 +12,7 @@ import pytest
 
 from infra.kafka_clients import cluster_metadata, make_admin
 from infra.processes import free_port, pid_is_alive
+from infra.salesforce_emulator import SalesforceEmulator
 from schemas.topics import CATALOG
 
 CLI = [sys.executable, "-m", "infra.cli"]
@@ -45,12 +46,21 @@ def test_topics_create_is_idempotent(kafka) -> None:
 def test_demo_shows_records_that_went_through_the_broker(kafka) -> None:
     if kafka.broker is None:
         pytest.skip("the demo brings its own stack up; it is tested with the fixture's broker")
-    result = run_cli(["demo"], {**kafka.env(), "COLUMNS": "160"})
+    port = free_port()
+    emulator = SalesforceEmulator(port=port, state_dir=kafka.broker.state_dir)  # the demo's stack starts it
+    env = {**kafka.env(), "CENTRALITA_SF_EMULATOR_PORT": str(port), "CENTRALITA_SF_HOST": emulator.url,
+           "CENTRALITA_SF_LOGIN_URL": emulator.url}
+    try:
+        result = run_cli(["demo"], env)
+    finally:
+        emulator.stop()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "already running" in result.stdout
+    assert "Kafka 4.1.1 already running" in result.stdout and f"Salesforce emulator started on {emulator.url}" in result.stdout
     assert "6 of 6 records came back through the broker, identical to what was sent." in result.stdout
     for channel in ("WHATSAPP", "SMS", "EMAIL", "MESSENGER", "INSTAGRAM", "WEBCHAT"):
         assert channel in result.stdout
+    cases = [line for line in result.stdout.splitlines() if line.startswith("│ 500")]
+    assert len(cases) == 2 and all("Working" in line for line in cases)
 
 
 def test_stack_up_status_down_cycle(tmp_path: Path) -> None:
@@ -62,6 +72,7 @@ def test_stack_up_status_down_cycle(tmp_path: Path) -> None:
         "CENTRALITA_KAFKA_PORT": str(port),
         "CENTRALITA_KAFKA_CONTROLLER_PORT": str(controller),
         "CENTRALITA_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+        "CENTRALITA_SF_EMULATOR_PORT": str(free_port()),
     }
     up = run_cli(["stack", "up"], env)
     assert up.returncode == 0, up.stderr
@@ -70,13 +81,13 @@ def test_stack_up_status_down_cycle(tmp_path: Path) -> None:
         again = run_cli(["stack", "up"], env)
         assert again.returncode == 0 and f"already running on 127.0.0.1:{port}" in again.stdout
         status = json.loads(run_cli(["stack", "status", "--json"], env).stdout)
-        assert status[0]["component"] == "kafka" and status[0]["state"] == "ready"
+        assert [(s["component"], s["state"]) for s in status] == [("kafka", "ready"), ("salesforce-emulator", "ready")]
         pid = int(status[0]["pid"])
         assert (tmp_path / "state" / "kafka" / "data" / "meta.properties").exists()
         assert "Kafka Server started" in (tmp_path / "state" / "kafka.log").read_text()
     finally:
         down = run_cli(["stack", "down"], env)
-    assert down.returncode == 0 and "Kafka stopped" in down.stdout
+    assert down.returncode == 0 and "Kafka stopped" in down.stdout and "Salesforce emulator stopped" in down.stdout
     assert not pid_is_alive(pid)
-    assert json.loads(run_cli(["stack", "status", "--json"], env).stdout)[0]["state"] == "stopped"
-    assert run_cli(["stack", "down"], env).stdout.strip() == "Kafka was not running"
+    assert {s["state"] for s in json.loads(run_cli(["stack", "status", "--json"], env).stdout)} == {"stopped"}
+    assert run_cli(["stack", "down"], env).stdout.splitlines() == ["Salesforce emulator was not running", "Kafka was not running"]
