@@ -158,6 +158,28 @@ def schemas_release() -> None:
     click.echo("\n".join(written) if written else "nothing to release: every schema equals its latest release")
 
 
+# -- channels ---------------------------------------------------------------------------------------------
+
+@main.command("normalize")
+@click.argument("source", type=click.Choice(["whatsapp", "twilio", "messenger", "instagram", "email", "webchat"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+def normalize_cmd(source: str, file: str) -> None:
+    """Print the canonical messages of one raw provider body (FILE, or - for stdin), one JSON object per line.
+
+    Runs the same code as the stream. Prints nothing for an event that is not a customer message; exits 2 with
+    the reason on stderr for an invalid one.
+    """
+    from connectors.channels import InvalidPayload, RawEvent, normalize
+
+    body = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()
+    try:
+        messages = normalize(RawEvent(source=source, body=body))
+    except InvalidPayload as exc:
+        fail(str(exc), code=2)
+    for message in messages:
+        click.echo(json.dumps(message, ensure_ascii=False, default=lambda v: v.isoformat()))
+
+
 # -- CRM ---------------------------------------------------------------------------------------------------
 
 @main.command("salesforce-emulator")
