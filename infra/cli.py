@@ -180,6 +180,20 @@ def normalize_cmd(source: str, file: str) -> None:
         click.echo(json.dumps(message, ensure_ascii=False, default=lambda v: v.isoformat()))
 
 
+@main.command()
+@click.option("--loglevel", "-l", default="info", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
+@click.option("--web-port", type=int, default=None, help="Worker web port (metrics); give each worker its own.")
+def worker(loglevel: str, web_port: int | None) -> None:
+    """Run a Faust stream worker (several can run side by side; partitions are shared among them)."""
+    from streams.app import app
+
+    argv = ["centralita worker", "worker", "-l", loglevel]
+    if web_port is not None:
+        argv += ["--web-port", str(web_port)]
+    sys.argv = argv
+    app.main()
+
+
 # -- CRM ---------------------------------------------------------------------------------------------------
 
 @main.command("salesforce-emulator")

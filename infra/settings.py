@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     broker_session_timeout_s: float = Field(
         30.0, description="Faust consumer session timeout; tests use a short one so groups join fast."
     )
+    worker_web_port: int = Field(6066, description="Faust worker's web server (metrics, health) on 127.0.0.1.")
+    store: str = Field("memory://", description="Faust table store: rocksdb:// in production, memory:// locally.")
+    dedupe_days: int = Field(7, description="How long a provider message id is remembered (providers redeliver for days).")
+    gateway_port: int = Field(8080, description="Webhook gateway port on 127.0.0.1.")
+    gateway_max_body_bytes: int = Field(1_048_576, description="Largest webhook body the gateway accepts (413 above).")
+    meta_app_secret: SecretStr = Field(SecretStr(""), description="Meta app secret for X-Hub-Signature-256 (WhatsApp, Messenger, Instagram).")
+    meta_verify_token: SecretStr = Field(SecretStr(""), description="Token Meta sends in the GET verification handshake.")
+    twilio_auth_token: SecretStr = Field(SecretStr(""), description="Twilio auth token for X-Twilio-Signature.")
+    relay_secret: SecretStr = Field(SecretStr(""), description="HMAC shared secret of the web chat widget and email relay.")
+    public_base_url: str = Field("", description="Public URL of the gateway as providers call it (Twilio signs the full URL).")
 
     # -- Salesforce (the CRM sink, and the local emulator that stands in for an org) --
     sf_host: str = Field("http://127.0.0.1:8085", description="Salesforce instance URL (the emulator locally).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -21,22 +22,35 @@ class TopicResult:
 def create_topics(admin: AdminClient, bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[TopicResult]:
     """Create every spec that does not exist yet; BrokerUnreachableError when no broker answers."""
     specs = list(specs)
-    existing = set(cluster_metadata(admin, bootstrap).topics)
-    results = [TopicResult(s.name, "exists") for s in specs if s.name in existing]
-    missing = [s for s in specs if s.name not in existing]
-    if not missing:
-        return sorted(results, key=lambda r: r.name)
-    brokers = len(cluster_metadata(admin, bootstrap).brokers)
-    new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=min(3, brokers), config=s.config())
-           for s in missing]
-    futures = admin.create_topics(new, operation_timeout=timeout_s, request_timeout=timeout_s)
-    for name, future in futures.items():
-        try:
-            future.result()
-            results.append(TopicResult(name, "created"))
-        except KafkaException as exc:
-            if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                results.append(TopicResult(name, "exists"))  # created concurrently by someone else
-            else:
-                raise
+    metadata = cluster_metadata(admin, bootstrap)
+    results = [TopicResult(s.name, "exists") for s in specs if s.name in metadata.topics]
+    missing = [s for s in specs if s.name not in metadata.topics]
+    if missing:
+        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=min(3, len(metadata.brokers)),
+                        config=s.config()) for s in missing]
+        futures = admin.create_topics(new, operation_timeout=timeout_s, request_timeout=timeout_s)
+        for name, future in futures.items():
+            try:
+                future.result()
+                results.append(TopicResult(name, "created"))
+            except KafkaException as exc:
+                if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    results.append(TopicResult(name, "exists"))  # created concurrently by someone else
+                else:
+                    raise
+        wait_for_leaders(admin, bootstrap, [s.name for s in missing], timeout_s)
     return sorted(results, key=lambda r: r.name)
+
+
+def wait_for_leaders(admin: AdminClient, bootstrap: str, names: list[str], timeout_s: float = 30.0) -> None:
+    """Block until every partition of `names` has a leader: a new topic is not usable before that."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        topics = cluster_metadata(admin, bootstrap).topics
+        pending = [n for n in names if n not in topics or topics[n].error is not None
+                   or any(p.leader < 0 for p in topics[n].partitions.values())]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no leader elected within {timeout_s:.0f}s for {', '.join(pending[:5])}")
+        time.sleep(0.2)
