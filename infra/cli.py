@@ -181,6 +181,29 @@ def normalize_cmd(source: str, file: str) -> None:
 
 
 @main.command()
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default CENTRALITA_GATEWAY_PORT).")
+def gateway(port: int | None) -> None:
+    """Run the webhook gateway (an ASGI server on 127.0.0.1; put a TLS proxy in front in production)."""
+    import uvicorn
+
+    from connectors.gateway import GatewayConfig, RawPublisher, create_app
+
+    settings = get_settings()
+    config = GatewayConfig.from_settings(settings)
+    for name, secret in (("CENTRALITA_META_APP_SECRET", config.meta_app_secret),
+                         ("CENTRALITA_TWILIO_AUTH_TOKEN", config.twilio_auth_token),
+                         ("CENTRALITA_RELAY_SECRET", config.relay_secret)):
+        if not secret:
+            click.echo(f"warning: {name} is not set: webhooks that need it are refused with 401", err=True)
+    publisher = RawPublisher(settings, timeout_s=settings.gateway_publish_timeout_s)
+    try:
+        uvicorn.run(create_app(config, publisher), host="127.0.0.1", port=port or settings.gateway_port,
+                    log_level="warning", access_log=False)
+    finally:
+        publisher.close()
+
+
+@main.command()
 @click.option("--loglevel", "-l", default="info", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
 @click.option("--web-port", type=int, default=None, help="Worker web port (metrics); give each worker its own.")
 def worker(loglevel: str, web_port: int | None) -> None:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     store: str = Field("memory://", description="Faust table store: rocksdb:// in production, memory:// locally.")
     dedupe_days: int = Field(7, description="How long a provider message id is remembered (providers redeliver for days).")
     gateway_port: int = Field(8080, description="Webhook gateway port on 127.0.0.1.")
+    gateway_publish_timeout_s: float = Field(10.0, description="How long the gateway waits for Kafka before answering 503.")
     gateway_max_body_bytes: int = Field(1_048_576, description="Largest webhook body the gateway accepts (413 above).")
     meta_app_secret: SecretStr = Field(SecretStr(""), description="Meta app secret for X-Hub-Signature-256 (WhatsApp, Messenger, Instagram).")
     meta_verify_token: SecretStr = Field(SecretStr(""), description="Token Meta sends in the GET verification handshake.")
