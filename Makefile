@@ -10,7 +10,8 @@ setup:
 demo: setup
 	$(VENV)/bin/centralita demo
 
-test: setup
+test:
+	./infra/bootstrap.sh --with-browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -9,25 +9,30 @@ normalization, dedupe and dead letters happen in the stream.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from confluent_kafka import KafkaException, Producer
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import Counter, Histogram
 
 from connectors.channels import InvalidPayload, RawEvent, normalize
 from connectors.signatures import verify_sha256, verify_twilio
+from connectors.webchat.sessions import ReplyFollower, Visitors
 from infra.kafka_clients import make_producer
 from infra.settings import Settings
 from schemas.topics import SOURCES
 
 log = logging.getLogger("centralita.gateway")
+WEBCHAT_PAGE = Path(__file__).resolve().parent / "webchat" / "index.html"
 META_SOURCES = ("whatsapp", "messenger", "instagram")
 FORWARDED_HEADERS = ("content-type", "user-agent", "x-hub-signature-256", "x-twilio-signature", "x-centralita-signature",
                      "i-twilio-idempotency-token")
@@ -101,8 +106,21 @@ def conversation_key(source: str, body: bytes) -> bytes:
     return messages[0]["conversation_id"].encode() if messages else b""
 
 
-def create_app(config: GatewayConfig, publisher: Any) -> FastAPI:
-    app = FastAPI(title="Centralita webhook gateway", version="1",
+def create_app(config: GatewayConfig, publisher: Any, settings: Settings | None = None) -> FastAPI:
+    """The gateway; with `settings`, also the web chat page whose replies are followed on Kafka."""
+    visitors = Visitors()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        follower = None
+        if settings is not None:
+            follower = ReplyFollower(settings, visitors, asyncio.get_running_loop())
+            follower.start()
+        yield
+        if follower is not None:
+            follower.stop()
+
+    app = FastAPI(title="Centralita webhook gateway", version="1", lifespan=lifespan,
                   description="Webhooks of messaging providers in; raw events to Kafka (channel.<source>.inbound.raw).")
 
     async def read_body(request: Request) -> bytes | None:
@@ -166,6 +184,45 @@ def create_app(config: GatewayConfig, publisher: Any) -> FastAPI:
         if source == "twilio":  # an empty TwiML answer: no auto-reply from Twilio
             return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', media_type="text/xml")
         return PlainTextResponse("ok")
+
+    @app.get("/webchat", summary="The customer web chat page", response_class=HTMLResponse)
+    async def webchat_page() -> HTMLResponse:
+        return HTMLResponse(WEBCHAT_PAGE.read_text(encoding="utf-8"))
+
+    @app.websocket("/webchat/ws")
+    async def webchat_socket(socket: WebSocket, visitor_id: str = Query(..., min_length=3, max_length=100)) -> None:
+        await socket.accept()
+        visitors.add(visitor_id, socket)
+        try:
+            while True:
+                frame = await socket.receive_text()
+                if len(frame) > config.max_body_bytes:
+                    await socket.send_text(json.dumps({"type": "error", "reason": "message too large"}))
+                    continue
+                try:
+                    data = json.loads(frame)
+                except ValueError:
+                    await socket.send_text(json.dumps({"type": "error", "reason": "not JSON"}))
+                    continue
+                if not isinstance(data, dict):
+                    await socket.send_text(json.dumps({"type": "error", "reason": "not a JSON object"}))
+                    continue
+                data.update(visitor_id=visitor_id, site_id="main", sent_at=int(time.time() * 1000))
+                body = json.dumps(data, ensure_ascii=False).encode()
+                headers = [("centralita.received_at", str(data["sent_at"]).encode()), ("http.user-agent",
+                           socket.headers.get("user-agent", "").encode("latin-1", "replace"))]
+                try:
+                    await publisher.publish("channel.webchat.inbound.raw", conversation_key("webchat", body), body, headers)
+                except PublishFailed:
+                    WEBHOOKS.labels("webchat", "kafka_unavailable").inc()
+                    await socket.send_text(json.dumps({"type": "error", "reason": "temporarily unavailable"}))
+                    continue
+                WEBHOOKS.labels("webchat", "accepted").inc()
+                await socket.send_text(json.dumps({"type": "ack", "message_id": data.get("message_id")}))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            visitors.remove(visitor_id, socket)
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh machine for Centralita: Java 17+ and Maven (for the Kafka broker jars and
-# Spark), then a Python virtualenv in .venv with Centralita installed in editable mode.
+# Spark), Debian's Chromium with --with-browser (the web chat end-to-end test), then a Python virtualenv in
+# .venv with Centralita installed in editable mode.
 # Every step checks first and does nothing when its result is already there, so it is cheap to re-run.
 set -euo pipefail
 
@@ -17,7 +18,11 @@ java_major() {
   java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1
 }
 
+with_browser=0
+[ "${1:-}" = "--with-browser" ] && with_browser=1
+
 missing=()
+if [ "$with_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
 if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then missing+=(openjdk-17-jre-headless); fi
 command -v mvn >/dev/null || missing+=(maven)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -197,7 +197,7 @@ def gateway(port: int | None) -> None:
             click.echo(f"warning: {name} is not set: webhooks that need it are refused with 401", err=True)
     publisher = RawPublisher(settings, timeout_s=settings.gateway_publish_timeout_s)
     try:
-        uvicorn.run(create_app(config, publisher), host="127.0.0.1", port=port or settings.gateway_port,
+        uvicorn.run(create_app(config, publisher, settings), host="127.0.0.1", port=port or settings.gateway_port,
                     log_level="warning", access_log=False)
     finally:
         publisher.close()

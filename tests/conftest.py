@@ -113,7 +113,8 @@ def salesforce(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SalesforceF
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/integration is marked `integration` (so `-m 'not integration'` is quick)."""
+    """Everything under tests/integration and tests/e2e is marked `integration` (`-m 'not integration'` is quick)."""
     for item in items:
-        if f"{os.sep}integration{os.sep}" in str(item.fspath):
+        path = str(item.fspath)
+        if f"{os.sep}integration{os.sep}" in path or f"{os.sep}e2e{os.sep}" in path:
             item.add_marker(pytest.mark.integration)
