@@ -38,14 +38,19 @@ class RawEvent:
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
-def parse_json(source: str, body: bytes) -> Any:
-    """The body as JSON, or InvalidPayload saying what is wrong with it."""
+def decode_text(source: str, body: bytes) -> str:
+    """The body as UTF-8 text; InvalidPayload when it is empty or not UTF-8."""
     if not body or not body.strip():
         raise InvalidPayload(source, "empty body")
     try:
-        text = body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidPayload(source, f"body is not valid UTF-8 (byte {exc.start})") from None
+
+
+def parse_json(source: str, body: bytes) -> Any:
+    """The body as JSON, or InvalidPayload saying what is wrong with it."""
+    text = decode_text(source, body)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from connectors.channels.base import InvalidPayload, RawEvent, attachment, canonical
+from connectors.channels.base import InvalidPayload, RawEvent, attachment, canonical, decode_text
 
 SOURCE = "twilio"
 STATUS_ONLY = {"queued", "sending", "sent", "delivered", "undelivered", "failed", "read", "accepted", "scheduled", "canceled"}
@@ -13,12 +13,7 @@ STATUS_ONLY = {"queued", "sending", "sent", "delivered", "undelivered", "failed"
 
 def parse_form(body: bytes) -> dict[str, str]:
     """An application/x-www-form-urlencoded body as a dict of first values; InvalidPayload when unreadable."""
-    if not body or not body.strip():
-        raise InvalidPayload(SOURCE, "empty body")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidPayload(SOURCE, f"body is not valid UTF-8 (byte {exc.start})") from None
+    text = decode_text(SOURCE, body)
     try:
         fields = parse_qs(text, keep_blank_values=True, strict_parsing=True, errors="strict")
     except (ValueError, UnicodeDecodeError):
