@@ -35,6 +35,9 @@ def make_producer(settings: Settings, **overrides: Any) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # The Java client's partitioner (Faust's too): a key lands on the same partition whoever produced it,
+        # which keeps tables co-partitioned with their topics.
+        "partitioner": "murmur2_random",
         **overrides,
     }))
 

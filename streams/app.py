@@ -36,4 +36,4 @@ def create_app(settings: Settings) -> faust.App:
 app = create_app(get_settings())
 
 # Agents register themselves on `app` when imported.
-from streams import normalize, outbound  # noqa: E402,F401
+from streams import engine, normalize, outbound  # noqa: E402,F401

@@ -1,0 +1,42 @@
+"""What the conversation engine asks of inference, whatever answers it (Triton, or the rule-based stand-in).
+
+`Nlu.classify_batch` takes a micro-batch of texts (the engine batches with `stream.take(n, within=t)`) and
+returns one `NluResult` per text. An implementation must never raise for a text: when it cannot answer it
+returns `NluResult.not_understood()`, so the conversation is routed as not understood and nothing is stuck.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+INTENTS = ("greeting", "goodbye", "thanks", "order_status", "cancel_order", "return_request", "refund_status",
+           "delivery_problem", "change_address", "billing_question", "payment_failed", "account_access",
+           "product_question", "complaint", "human_agent", "privacy_request")
+
+
+@dataclass(frozen=True)
+class Entity:
+    label: str  # order_number, tracking_number, amount, date, email, phone
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class NluResult:
+    intent: str | None
+    confidence: float
+    sentiment: str  # negative | neutral | positive
+    sentiment_score: float  # -1..1
+    language: str | None
+    entities: tuple[Entity, ...] = field(default_factory=tuple)
+    model_version: str = "unknown"
+
+    @classmethod
+    def not_understood(cls, language: str | None = None, model_version: str = "fallback") -> "NluResult":
+        return cls(None, 0.0, "neutral", 0.0, language, (), model_version)
+
+
+class Nlu(Protocol):
+    async def classify_batch(self, texts: Sequence[str], conversation_ids: Sequence[str]) -> list[NluResult]: ...

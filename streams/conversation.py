@@ -1,0 +1,300 @@
+"""The conversation engine's decisions, as pure functions: a session and an event in, a session and effects out.
+
+Kept free of Faust and Kafka so every rule is unit-tested directly. Every effect carries a deterministic id
+derived from its input (`streams.ids.derive_id`), so replaying an event after a crash produces the same ids
+and consumers deduplicate; the agent additionally remembers the effects of recent messages and re-emits them
+byte for byte on a replay, so the session itself is never advanced twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import faust
+
+from inference.nlu import NluResult
+from streams.ids import derive_id
+from streams.knowledge_base import KnowledgeBase
+from streams.policy import Policy
+
+RECENT_TURNS = 10
+REMEMBERED_MESSAGES = 32
+CSAT_ANSWER = re.compile(r"^\s*([1-5])\s*(/\s*5)?\s*[.!]?\s*$")
+
+
+class Session(faust.Record, serializer="json"):
+    """One conversation's state (table `sessions`, changelog-backed, key = conversation id)."""
+
+    conversation_id: str
+    channel: str
+    source: str
+    sender_id: str
+    recipient_id: Optional[str] = None
+    customer_id: Optional[str] = None
+    language: Optional[str] = None
+    owner: str = "bot"  # bot | agent
+    agent_id: Optional[str] = None
+    status: str = "open"  # open | closed
+    sequence: int = 1  # the n-th session of this conversation
+    turns: int = 0
+    not_understood_in_a_row: int = 0
+    opened_at: float = 0.0
+    last_activity: float = 0.0
+    closed_at: float = 0.0
+    disclosed: bool = False
+    escalated: bool = False
+    case_id: Optional[str] = None
+    csat_pending: bool = False
+    last_intent: Optional[str] = None
+    last_confidence: Optional[float] = None
+    last_sentiment: Optional[str] = None
+    recent_turns: list = []  # "customer: ..." / "bot: ..." lines, newest last
+    metadata: dict = {}  # channel context for replies (email threading, subject, business address)
+    handled_ids: list = []  # message ids whose effects are remembered, oldest first
+    handled: dict = {}  # message id -> [[topic, key, schema, record], ...] as emitted
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One record to publish: topic, key, schema name and the record (a dict of the schema)."""
+
+    topic: str
+    key: str
+    schema: str
+    record: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    session: Session | None  # None: nothing to keep (an event about a conversation this engine never saw)
+    effects: list[Effect] = field(default_factory=list)
+    route: str = "none"  # answer | clarify | handoff | csat | silent | none
+    reason: str | None = None
+
+
+def ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=int(seconds * 1000) % 1000 * 1000)
+
+
+def new_session(message: dict, now: float) -> Session:
+    return Session(conversation_id=message["conversation_id"], channel=message["channel"], source=message["source"],
+                   sender_id=message["sender_id"], recipient_id=message.get("recipient_id"),
+                   customer_id=message.get("customer_id"), language=message.get("language"),
+                   opened_at=now, last_activity=now)
+
+
+def _turn(message_id: str, session: Session, direction: str, author: str, sent_at: datetime, text: str,
+          nlu: NluResult | None = None, route: str | None = None, agent_id: str | None = None) -> Effect:
+    record = {
+        "turn_id": derive_id("turn", message_id, direction), "message_id": message_id,
+        "conversation_id": session.conversation_id, "customer_id": session.customer_id, "agent_id": agent_id,
+        "channel": session.channel, "direction": direction, "author": author, "sent_at": sent_at, "text": text,
+        "language": session.language, "intent": nlu.intent if nlu else None,
+        "confidence": nlu.confidence if nlu else None, "sentiment": nlu.sentiment if nlu else None,
+        "sentiment_score": nlu.sentiment_score if nlu else None,
+        "entities": [{"label": e.label, "value": e.value, "start": e.start, "end": e.end} for e in (nlu.entities if nlu else ())],
+        "model_version": nlu.model_version if nlu else None, "route": route,
+    }
+    return Effect("conversation.log", session.conversation_id, "ConversationTurn", record)
+
+
+def _reply(session: Session, in_reply_to: str, role: str, text: str, now: float,
+           quick_replies: list[str] | None = None) -> Effect:
+    record = {
+        "message_id": derive_id("reply", in_reply_to, role), "in_reply_to": in_reply_to,
+        "conversation_id": session.conversation_id, "channel": session.channel, "recipient_id": session.sender_id,
+        "author": "BOT", "agent_id": None, "created_at": ts(now), "text": text, "language": session.language,
+        "quick_replies": quick_replies or [], "template": None,
+        "metadata": {"source": session.source, **{k: v for k, v in session.metadata.items() if isinstance(v, str)}},
+    }
+    return Effect("conversation.outbound", session.conversation_id, "OutboundMessage", record)
+
+
+def _case_event(session: Session, kind: str, status: str, priority: str, now: float, cause: str,
+                queue: str | None) -> Effect:
+    assert session.case_id is not None
+    excerpt = "\n".join(session.recent_turns[-RECENT_TURNS:])
+    record = {
+        "event_id": derive_id("case-event", session.case_id, kind, cause), "case_id": session.case_id,
+        "conversation_id": session.conversation_id, "customer_id": session.customer_id, "type": kind,
+        "occurred_at": ts(now), "channel": session.channel,
+        "subject": f"{(session.last_intent or 'conversation').replace('_', ' ')} ({session.channel.lower()})",
+        "transcript_excerpt": excerpt, "priority": priority, "status": status, "intent": session.last_intent,
+        "confidence": session.last_confidence, "sentiment": session.last_sentiment, "queue": queue,
+    }
+    return Effect("crm.case-events", session.case_id, "CaseEvent", record)
+
+
+def _session_event(session: Session, kind: str, now: float, cause: str, reason: str | None = None,
+                   csat: int | None = None) -> Effect:
+    record = {"event_id": derive_id("session", session.conversation_id, str(session.sequence), kind, cause),
+              "conversation_id": session.conversation_id, "customer_id": session.customer_id, "channel": session.channel,
+              "type": kind, "occurred_at": ts(now), "reason": reason, "turns": session.turns, "csat_score": csat}
+    return Effect("conversation.session", session.conversation_id, "SessionEvent", record)
+
+
+def escalation_reason(session: Session, nlu: NluResult, policy: Policy, understood: bool) -> str | None:
+    """Why this message needs a human, or None."""
+    if nlu.intent == "human_agent" and "human_agent" in policy.escalate_intents:
+        return "human_request"
+    if nlu.intent in policy.escalate_intents and understood:
+        return nlu.intent
+    if session.customer_id and session.customer_id in policy.priority_customers:
+        return "priority_customer"
+    if nlu.sentiment_score <= policy.negative_sentiment_at_or_below:
+        return "negative_sentiment"
+    if not understood and session.not_understood_in_a_row + 1 >= policy.not_understood_in_a_row:
+        return "not_understood"
+    return None
+
+
+def handle_inbound(session: Session | None, message: dict, nlu: NluResult, policy: Policy, kb: KnowledgeBase,
+                   now: float) -> Outcome:
+    """Decide what one customer message gets. While the bot owns the conversation: exactly one reply."""
+    effects: list[Effect] = []
+    if session is None:
+        session = new_session(message, now)
+        effects.append(_session_event(session, "OPENED", now, message["message_id"]))
+    elif session.status == "closed":
+        session = _reopen(session, message, now)
+        effects.append(_session_event(session, "RESUMED", now, message["message_id"], reason="new message after close"))
+    session.turns += 1
+    session.last_activity = now
+    session.language = nlu.language or session.language or message.get("language")
+    _remember_context(session, message)
+    session.recent_turns = (session.recent_turns + [f"customer: {message['text'][:500]}"])[-RECENT_TURNS:]
+    mid = message["message_id"]
+
+    if session.owner == "agent":  # a person has it: the bot stays silent, keeps the log and the case current
+        effects.append(_turn(mid, session, "INBOUND", "CUSTOMER", message["sent_at"], message["text"], nlu, "silent"))
+        if session.case_id:
+            effects.append(_case_event(session, "UPDATED", "WORKING", "MEDIUM", now, mid, None))
+        return Outcome(session, effects, "silent")
+
+    csat = CSAT_ANSWER.match(message["text"]) if session.csat_pending else None
+    if csat:
+        session.csat_pending = False
+        effects.append(_turn(mid, session, "INBOUND", "CUSTOMER", message["sent_at"], message["text"], nlu, "csat"))
+        effects.append(_session_event(session, "CSAT_RECEIVED", now, mid, csat=int(csat.group(1))))
+        effects += _bot_says(session, kb, mid, "answer", kb.text("csat_thanks", session.language), now)
+        return Outcome(session, effects, "csat")
+
+    session.last_intent, session.last_confidence, session.last_sentiment = nlu.intent, nlu.confidence, nlu.sentiment
+    understood = nlu.intent is not None and nlu.confidence >= policy.min_confidence and kb.has_answer(nlu.intent) \
+        or (nlu.intent in policy.escalate_intents and nlu.confidence >= policy.min_confidence)
+    reason = escalation_reason(session, nlu, policy, understood)
+    if reason:
+        route = "handoff"
+        effects.append(_turn(mid, session, "INBOUND", "CUSTOMER", message["sent_at"], message["text"], nlu, route))
+        effects += _escalate(session, mid, reason, policy, kb, now)
+        return Outcome(session, effects, route, reason)
+    if understood:
+        session.not_understood_in_a_row = 0
+        text, route = kb.answer(nlu.intent, session.language, nlu.entities), "answer"
+    else:
+        session.not_understood_in_a_row += 1
+        text, route = kb.text("clarify", session.language), "clarify"
+    effects.append(_turn(mid, session, "INBOUND", "CUSTOMER", message["sent_at"], message["text"], nlu, route))
+    effects += _bot_says(session, kb, mid, route, text, now)
+    return Outcome(session, effects, route)
+
+
+def _bot_says(session: Session, kb: KnowledgeBase, in_reply_to: str, role: str, text: str, now: float) -> list[Effect]:
+    """The one reply to a message (with the automated-assistant notice the first time) and its log turn."""
+    if not session.disclosed:
+        text = f"{kb.text('disclosure', session.language)}\n\n{text}"
+        session.disclosed = True
+    reply = _reply(session, in_reply_to, role, text, now)
+    session.recent_turns = (session.recent_turns + [f"bot: {text[:500]}"])[-RECENT_TURNS:]
+    return [reply, _turn(reply.record["message_id"], session, "OUTBOUND", "BOT", ts(now), text, route=role)]
+
+
+def _escalate(session: Session, mid: str, reason: str, policy: Policy, kb: KnowledgeBase, now: float) -> list[Effect]:
+    priority = policy.priority_for(reason)
+    queue = policy.queue_for(session.last_intent, session.language, priority)
+    effects = _bot_says(session, kb, mid, "handoff", kb.text("handoff", session.language), now)
+    first_case = session.case_id is None
+    if first_case:
+        session.case_id = derive_id("case", session.conversation_id, mid)
+    session.owner, session.escalated, session.not_understood_in_a_row = "agent", True, 0
+    handoff = {"event_id": derive_id("handoff", session.case_id, "REQUESTED", mid), "in_reply_to": mid,
+               "conversation_id": session.conversation_id, "case_id": session.case_id, "state": "REQUESTED",
+               "occurred_at": ts(now), "reason": reason, "queue": queue, "agent_id": None, "channel": session.channel,
+               "language": session.language}
+    effects.append(Effect("conversation.handoff", session.conversation_id, "HandoffEvent", handoff))
+    effects.append(_case_event(session, "CREATED" if first_case else "UPDATED", "ESCALATED", priority, now, mid, queue))
+    return effects
+
+
+def handle_handoff(session: Session | None, event: dict, now: float) -> Outcome:
+    """An agent desk's ACCEPTED / RELEASED / COMPLETED (our own REQUESTED is ignored)."""
+    if session is None or event["state"] == "REQUESTED":
+        return Outcome(session, [], "none")
+    effects: list[Effect] = []
+    state = event["state"]
+    if state == "ACCEPTED":
+        session.owner, session.agent_id = "agent", event.get("agent_id")
+        if session.case_id:
+            effects.append(_case_event(session, "UPDATED", "WORKING", "MEDIUM", now, event["event_id"], event.get("queue")))
+    elif state == "RELEASED":
+        session.owner, session.agent_id, session.not_understood_in_a_row = "bot", None, 0
+    elif state == "COMPLETED":
+        if session.case_id:
+            effects.append(_case_event(session, "CLOSED", "CLOSED", "MEDIUM", now, event["event_id"], event.get("queue")))
+        session.owner, session.agent_id, session.case_id = "bot", None, None
+    return Outcome(session, effects, state.lower())
+
+
+def handle_agent_message(session: Session | None, message: dict, now: float) -> Outcome:
+    """A human agent's message (it goes out through the outbound path): log it and keep the case current."""
+    if session is None:
+        return Outcome(None, [], "none")
+    session.recent_turns = (session.recent_turns + [f"agent: {message['text'][:500]}"])[-RECENT_TURNS:]
+    session.last_activity = now
+    effects = [_turn(message["message_id"], session, "OUTBOUND", "AGENT", message["created_at"], message["text"],
+                     route="agent", agent_id=message.get("agent_id"))]
+    if session.case_id:
+        effects.append(_case_event(session, "UPDATED", "WORKING", "MEDIUM", now, message["message_id"], None))
+    return Outcome(session, effects, "agent")
+
+
+def close_if_idle(session: Session, policy: Policy, kb: KnowledgeBase, now: float) -> Outcome:
+    """Close a bot-owned session after the inactivity timeout, asking for CSAT where the channel allows."""
+    if session.status != "open" or session.owner != "bot" or now - session.last_activity < policy.inactivity_timeout_s:
+        return Outcome(session, [], "none")
+    cause = f"idle-{session.sequence}"
+    session.status, session.closed_at = "closed", now
+    effects = [_session_event(session, "CLOSED", now, cause, reason="inactivity")]
+    if session.channel in policy.csat_channels:
+        reply = _reply(session, derive_id("csat", session.conversation_id, str(session.sequence)), "csat",
+                       kb.text("csat", session.language), now, quick_replies=["1", "2", "3", "4", "5"])
+        reply.record["in_reply_to"] = None
+        session.csat_pending = True
+        effects += [_session_event(session, "CSAT_REQUESTED", now, cause), reply]
+    return Outcome(session, effects, "closed")
+
+
+def _reopen(session: Session, message: dict, now: float) -> Session:
+    session.status, session.sequence, session.turns = "open", session.sequence + 1, 0
+    session.opened_at, session.not_understood_in_a_row, session.escalated = now, 0, False
+    return session
+
+
+def _remember_context(session: Session, message: dict) -> None:
+    meta = message.get("metadata") or {}
+    if session.channel == "EMAIL":
+        session.metadata = {"email_message_id": meta.get("email_message_id") or message["channel_message_id"],
+                            "references": meta.get("references") or "", "subject": message.get("subject") or "",
+                            "business_address": message.get("recipient_id") or ""}
+
+
+def remember(session: Session, message_id: str, emitted: list[list[Any]]) -> None:
+    """Keep what a message produced, bounded, so a replay re-emits it instead of deciding again."""
+    session.handled = {**session.handled, message_id: emitted}
+    session.handled_ids = (session.handled_ids + [message_id])
+    while len(session.handled_ids) > REMEMBERED_MESSAGES:
+        old = session.handled_ids.pop(0)
+        session.handled.pop(old, None)

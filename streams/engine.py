@@ -1,0 +1,159 @@
+"""The conversation engine's Faust agents: sessions, inference in micro-batches, routing, handoff, case events,
+the conversation log, and session timeouts.
+
+`conversation.inbound`, `conversation.handoff` and `conversation.agent` share the key (conversation id) and the
+partition count, so the `sessions` table is local to every event that reads or writes it. Effects are
+published as single-object Avro with deterministic ids; the effects of the last messages of each session are
+kept in the session and re-emitted, not recomputed, when a message is delivered again after a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+
+from prometheus_client import Counter, Histogram
+
+from inference.nlu import Nlu, NluResult
+from inference.rules import RuleBasedNlu
+from infra.settings import get_settings
+from schemas.codec import AvroCodec
+from schemas.faust_codec import codec_for, to_plain
+from schemas.records import HandoffEvent, InboundMessage, OutboundMessage
+from schemas.topics import CATALOG, topic as catalog_topic
+from streams.app import app
+from streams.conversation import Effect, Outcome, Session, close_if_idle, handle_agent_message, handle_handoff, \
+    handle_inbound, remember
+from streams.knowledge_base import KnowledgeBase
+from streams.policy import PolicyFile
+
+log = logging.getLogger("centralita.engine")
+settings = get_settings()
+codec = AvroCodec()
+policy_file = PolicyFile(settings.routing_policy_file) if settings.routing_policy_file else PolicyFile()
+kb = KnowledgeBase.load()
+nlu: Nlu = RuleBasedNlu()  # the Triton client replaces this stand-in when the inference issue lands
+
+MESSAGES = Counter("centralita_engine_messages_total", "Inbound messages handled", ["channel", "intent", "route"])
+ESCALATIONS = Counter("centralita_engine_escalations_total", "Conversations handed to a human", ["channel", "reason"])
+REPLAYS = Counter("centralita_engine_replayed_messages_total", "Messages seen again after a crash (effects re-emitted)")
+SESSIONS_CLOSED = Counter("centralita_engine_sessions_closed_total", "Sessions closed", ["resolved_by"])
+REPEAT_CONTACTS = Counter("centralita_engine_repeat_contacts_total", "Sessions reopened within 24 h of closing")
+CSAT = Histogram("centralita_engine_csat_score", "Customer satisfaction answers (1..5)", buckets=(1, 2, 3, 4, 5))
+CONFIDENCE = Histogram("centralita_engine_intent_confidence", "Intent confidence of inbound messages",
+                       buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))
+LATENCY = Histogram("centralita_engine_reply_latency_seconds", "From receiving a message to publishing its reply",
+                    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+inbound = app.topic("conversation.inbound", key_type=bytes, value_type=InboundMessage,
+                    value_serializer=codec_for("InboundMessage"))
+handoffs = app.topic("conversation.handoff", key_type=bytes, value_type=HandoffEvent,
+                     value_serializer=codec_for("HandoffEvent"))
+agent_messages = app.topic("conversation.agent", key_type=bytes, value_type=OutboundMessage,
+                           value_serializer=codec_for("OutboundMessage"))
+outputs = {spec.name: app.topic(spec.name, key_type=bytes, value_type=bytes) for spec in CATALOG if spec.schema}
+sessions = app.Table("sessions", value_type=Session, partitions=catalog_topic("conversation.inbound").partitions,
+                     use_partitioner=True)
+
+
+async def publish(outcome: Outcome, message_id: str) -> None:
+    """Encode and send the effects, and remember them on the session for replays."""
+    emitted = []
+    for effect in outcome.effects:
+        value = codec.encode(effect.schema, effect.record)
+        emitted.append([effect.topic, effect.key, base64.b64encode(value).decode()])
+        await outputs[effect.topic].send(key=effect.key.encode(), value=value)
+    if outcome.session is not None:
+        remember(outcome.session, message_id, emitted)
+        sessions[outcome.session.conversation_id] = outcome.session
+
+
+async def replay(session: Session, message_id: str) -> None:
+    """Send again exactly what a message produced the first time (same bytes, same ids)."""
+    REPLAYS.inc()
+    for topic, key, value in session.handled[message_id]:
+        await outputs[topic].send(key=key.encode(), value=base64.b64decode(value))
+
+
+def observe(outcome: Outcome, message: InboundMessage, result: NluResult) -> None:
+    MESSAGES.labels(message.channel, result.intent or "none", outcome.route).inc()
+    CONFIDENCE.observe(result.confidence)
+    if outcome.route == "handoff":
+        ESCALATIONS.labels(message.channel, outcome.reason or "unknown").inc()
+    if outcome.route in ("answer", "clarify", "handoff", "csat"):
+        LATENCY.observe(max(0.0, time.time() - message.received_at.timestamp()))
+    for effect in outcome.effects:
+        if effect.schema == "SessionEvent" and effect.record["type"] == "CSAT_RECEIVED":
+            CSAT.observe(effect.record["csat_score"])
+        if effect.schema == "SessionEvent" and effect.record["type"] == "RESUMED" and outcome.session is not None \
+                and outcome.session.closed_at and time.time() - outcome.session.closed_at < 86_400:
+            REPEAT_CONTACTS.inc()
+
+
+@app.agent(inbound, name="conversation-engine")
+async def conversation_engine(stream):
+    async for batch in stream.take(settings.engine_batch_size, within=settings.engine_batch_wait_s):
+        fresh = []
+        for message in batch:
+            session = sessions.get(message.conversation_id)
+            if session is not None and message.message_id in session.handled:
+                await replay(session, message.message_id)
+            else:
+                fresh.append(message)
+        if not fresh:
+            continue
+        try:
+            results = await nlu.classify_batch([m.text for m in fresh], [m.conversation_id for m in fresh])
+        except Exception as exc:  # noqa: BLE001 - inference down: route as not understood, never stall
+            log.warning("inference failed (%s): routing %d messages as not understood", type(exc).__name__, len(fresh))
+            results = [NluResult.not_understood() for _ in fresh]
+        policy = policy_file.current()
+        for message, result in zip(fresh, results):
+            session = sessions.get(message.conversation_id)
+            if session is not None and message.message_id in session.handled:  # twice in one batch
+                await replay(session, message.message_id)
+                continue
+            outcome = handle_inbound(session, to_plain(message), result, policy, kb, time.time())
+            await publish(outcome, message.message_id)
+            observe(outcome, message, result)
+
+
+@app.agent(handoffs, name="handoff-lifecycle")
+async def handoff_lifecycle(stream):
+    async for event in stream:
+        session = sessions.get(event.conversation_id)
+        if session is not None and event.event_id in session.handled:
+            continue  # effects of this event were published already
+        outcome = handle_handoff(session, to_plain(event), time.time())
+        if outcome.session is not None and outcome.route != "none":
+            if outcome.route == "completed":
+                SESSIONS_CLOSED.labels("agent").inc()
+            await publish(outcome, event.event_id)
+
+
+@app.agent(agent_messages, name="agent-messages")
+async def agent_message_log(stream):
+    async for message in stream:
+        session = sessions.get(message.conversation_id)
+        if session is not None and message.message_id in session.handled:
+            await replay(session, message.message_id)
+            continue
+        outcome = handle_agent_message(session, to_plain(message), time.time())
+        if outcome.session is not None:
+            await publish(outcome, message.message_id)
+
+
+@app.timer(interval=settings.session_sweep_interval_s)
+async def close_idle_sessions() -> None:
+    """Close sessions idle past the policy's timeout (only those of partitions this worker owns)."""
+    policy = policy_file.current()
+    now = time.time()
+    for conversation_id, session in list(sessions.items()):
+        outcome = close_if_idle(session, policy, kb, now)
+        if outcome.route == "closed":
+            SESSIONS_CLOSED.labels("bot" if not session.escalated else "agent").inc()
+            await publish(outcome, f"close-{conversation_id}-{session.sequence}")
+
+
+__all__ = ["conversation_engine", "handoff_lifecycle", "agent_message_log", "close_idle_sessions", "Effect"]

@@ -1,0 +1,126 @@
+"""The engine's decisions: answer, clarify, escalate, silence under an agent, CSAT, ids that replay the same."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from inference.rules import classify
+from streams.conversation import close_if_idle, handle_agent_message, handle_handoff, handle_inbound
+from streams.knowledge_base import KnowledgeBase
+from streams.policy import DEFAULT_POLICY_FILE, load_policy
+
+POLICY = load_policy(DEFAULT_POLICY_FILE)
+KB = KnowledgeBase.load()
+T0 = 1_764_064_800.0
+
+
+def msg(i: int, text: str, channel: str = "WHATSAPP", conversation: str = "conv-1") -> dict:
+    return {"message_id": f"msg-{conversation}-{i}", "conversation_id": conversation, "channel": channel,
+            "source": "whatsapp", "channel_message_id": f"wamid.{i}", "sender_id": "34600111222",
+            "recipient_id": "1065", "customer_id": None, "sent_at": datetime.fromtimestamp(T0 + i, timezone.utc),
+            "received_at": datetime.fromtimestamp(T0 + i, timezone.utc), "text": text, "language": None,
+            "attachments": [], "reply_to_channel_message_id": None, "subject": None, "metadata": {}}
+
+
+def run(session, i, text, **kw):
+    return handle_inbound(session, msg(i, text, **kw), classify(text), POLICY, KB, T0 + i)
+
+
+def by_topic(outcome, topic):
+    return [e.record for e in outcome.effects if e.topic == topic]
+
+
+def test_first_reply_discloses_the_assistant_and_answers_with_entities() -> None:
+    out = run(None, 1, "Hola, ¿dónde está mi pedido 4711-ES?")
+    [reply] = by_topic(out, "conversation.outbound")
+    assert out.route == "answer" and reply["in_reply_to"] == "msg-conv-1-1"
+    assert reply["text"].startswith("Hola, soy el asistente automático") and "4711-ES" in reply["text"]
+    assert [t["direction"] for t in by_topic(out, "conversation.log")] == ["INBOUND", "OUTBOUND"]
+    assert by_topic(out, "conversation.session")[0]["type"] == "OPENED"
+    second = run(out.session, 2, "gracias")
+    assert "asistente automático" not in by_topic(second, "conversation.outbound")[0]["text"]
+
+
+def test_not_understood_twice_escalates_with_exactly_one_handoff_and_case() -> None:
+    first = run(None, 1, "asdf qwer")
+    assert first.route == "clarify" and first.session.not_understood_in_a_row == 1
+    second = run(first.session, 2, "zzz yyy")
+    assert second.route == "handoff" and second.reason == "not_understood"
+    [handoff] = by_topic(second, "conversation.handoff")
+    [case] = by_topic(second, "crm.case-events")
+    assert handoff["state"] == "REQUESTED" and handoff["case_id"] == case["case_id"] and case["type"] == "CREATED"
+    assert len(by_topic(second, "conversation.outbound")) == 1  # the handoff notice is the reply
+    assert second.session.owner == "agent"
+
+
+@pytest.mark.parametrize(("text", "reason", "queue", "priority"), [
+    ("quiero hablar con una persona", "human_request", "es-general", "MEDIUM"),
+    ("esto es una vergüenza, pésimo servicio, quiero poner una queja", "complaint", "es-priority", "HIGH"),
+    ("please delete my personal data under GDPR", "privacy_request", "privacy", "HIGH"),
+])
+def test_escalation_reasons_pick_queue_and_priority(text: str, reason: str, queue: str, priority: str) -> None:
+    out = run(None, 1, text)
+    assert out.route == "handoff" and out.reason == reason
+    [case] = by_topic(out, "crm.case-events")
+    assert (case["queue"], case["priority"], case["status"]) == (queue, priority, "ESCALATED")
+
+
+def test_priority_customer_goes_to_a_person() -> None:
+    policy = load_policy(DEFAULT_POLICY_FILE)
+    vip = policy.__class__(**{**policy.__dict__, "priority_customers": frozenset({"cust-vip"})})
+    message = {**msg(1, "hola"), "customer_id": "cust-vip"}
+    out = handle_inbound(None, message, classify("hola"), vip, KB, T0)
+    assert out.route == "handoff" and out.reason == "priority_customer"
+
+
+def test_agent_owned_conversation_is_silent_but_logged_and_case_updated() -> None:
+    escalated = run(None, 1, "quiero hablar con un agente").session
+    out = run(escalated, 2, "¿hola? ¿hay alguien?")
+    assert out.route == "silent" and by_topic(out, "conversation.outbound") == []
+    assert by_topic(out, "conversation.log")[0]["route"] == "silent"
+    assert by_topic(out, "crm.case-events")[0]["type"] == "UPDATED"
+    agent = handle_agent_message(out.session, {"message_id": "agent-1", "conversation_id": "conv-1", "channel": "WHATSAPP",
+                                               "recipient_id": "34600111222", "author": "AGENT", "agent_id": "ag-7",
+                                               "created_at": datetime.fromtimestamp(T0 + 3, timezone.utc),
+                                               "text": "Hola, soy Marta"}, T0 + 3)
+    assert by_topic(agent, "conversation.log")[0]["author"] == "AGENT"
+
+
+def test_handoff_lifecycle_accept_release_complete() -> None:
+    session = run(None, 1, "quiero hablar con un agente").session
+    case_id = session.case_id
+    event = {"event_id": "h-2", "conversation_id": "conv-1", "case_id": case_id, "state": "ACCEPTED", "agent_id": "ag-7",
+             "queue": "es-general", "channel": "WHATSAPP"}
+    accepted = handle_handoff(session, event, T0 + 2)
+    assert accepted.session.owner == "agent" and by_topic(accepted, "crm.case-events")[0]["status"] == "WORKING"
+    released = handle_handoff(accepted.session, {**event, "event_id": "h-3", "state": "RELEASED"}, T0 + 3)
+    assert released.session.owner == "bot"
+    assert run(released.session, 4, "¿dónde está mi pedido 5521?").route == "answer"
+    completed = handle_handoff(released.session, {**event, "event_id": "h-5", "state": "COMPLETED"}, T0 + 5)
+    [closed] = by_topic(completed, "crm.case-events")
+    assert closed["type"] == "CLOSED" and closed["case_id"] == case_id and completed.session.case_id is None
+    assert handle_handoff(None, event, T0).session is None
+
+
+def test_inactivity_closes_and_asks_for_csat_then_records_it() -> None:
+    session = run(None, 1, "hola").session
+    assert close_if_idle(session, POLICY, KB, T0 + 60).route == "none"
+    closed = close_if_idle(session, POLICY, KB, T0 + 1 + POLICY.inactivity_timeout_s)
+    kinds = [e["type"] for e in by_topic(closed, "conversation.session")]
+    assert kinds == ["CLOSED", "CSAT_REQUESTED"] and by_topic(closed, "conversation.outbound")[0]["quick_replies"] == ["1", "2", "3", "4", "5"]
+    answer = run(closed.session, 5000, "5")
+    assert answer.route == "csat" and [e["type"] for e in by_topic(answer, "conversation.session")] == ["RESUMED", "CSAT_RECEIVED"]
+    assert by_topic(answer, "conversation.session")[1]["csat_score"] == 5
+
+
+def test_same_input_gives_the_same_effect_ids() -> None:
+    a, b = run(None, 1, "quiero cancelar mi pedido 4711"), run(None, 1, "quiero cancelar mi pedido 4711")
+    ids = lambda o: [e.record.get("message_id") or e.record.get("event_id") or e.record.get("turn_id") for e in o.effects]
+    assert ids(a) == ids(b)
+
+
+def test_english_conversation_and_unknown_language_default() -> None:
+    out = run(None, 1, "Hi, I want to cancel my order please", channel="SMS")
+    assert out.session.language == "en" and "cancel" in by_topic(out, "conversation.outbound")[0]["text"].lower()
