@@ -217,6 +217,25 @@ def worker(loglevel: str, web_port: int | None) -> None:
     app.main()
 
 
+@main.command("audit")
+def audit_cmd() -> None:
+    """Check the engine's exactly-once effects on all traffic in the topics; exit 1 on a violation."""
+    from infra.kafka_clients import BrokerUnreachableError, cluster_metadata, make_admin
+    from streams.audit import audit
+
+    settings = get_settings()
+    try:
+        cluster_metadata(make_admin(settings), settings.kafka_bootstrap)
+    except BrokerUnreachableError as exc:
+        fail(str(exc))
+    report = audit(settings)
+    click.echo(json.dumps({"inbound_messages": report.inbound_messages, "replies": report.replies,
+                           "escalations": report.escalations, "cases": report.cases,
+                           "duplicates_seen": report.duplicates_seen, "violations": report.violations[:50]}, indent=2))
+    if not report.ok:
+        fail(f"{len(report.violations)} violations")
+
+
 # -- CRM ---------------------------------------------------------------------------------------------------
 
 @main.command("salesforce-emulator")

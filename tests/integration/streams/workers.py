@@ -1,0 +1,17 @@
+"""Start a real `centralita worker` process against the test broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.processes import free_port
+
+
+def start_worker(kafka, tmp_path: Path, app_id: str, extra_env: dict | None = None) -> subprocess.Popen:
+    env = {**kafka.env(), "CENTRALITA_APP_ID": app_id, "CENTRALITA_STATE_DIR": str(tmp_path / "state"),
+           "CENTRALITA_WORKER_WEB_PORT": str(free_port()), **(extra_env or {})}
+    log = open(tmp_path / f"worker-{app_id}.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "infra.cli", "worker", "-l", "warn"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
