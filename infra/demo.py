@@ -1,213 +1,224 @@
 """`centralita demo`: the README's main job on the local stack, showing what happened.
 
-For now: bring the stack up, create the topics, publish a handful of canonical inbound messages from every
-channel to `conversation.inbound` as single-object Avro, read exactly those offsets back from the real broker
-and show them as typed records; then stream case events for the conversations that need a human into the
-Salesforce emulator with the CRM sink and read the Cases back. Later capabilities extend this into whole
-conversations.
+It brings the stack up (Kafka, the Salesforce emulator), creates the topics, starts a stream worker, and plays
+scripted customers on several channels in their providers' real webhook formats, straight onto the raw
+topics (as the gateway would publish them): a conversation answered, one clarified then escalated, one
+escalated on request, a complaint that continues on another channel, an email. Then it reads what came out of
+Kafka (the conversation log, handoffs, case events), streams the cases into Salesforce with the CRM sink,
+reads them back with the `salesforce-bulk` client, checks the effects audit, and prints a summary.
+Customer addresses are new on every run, so the demo can be repeated on the same stack.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import sys
 import time
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
-from confluent_kafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from infra.kafka_clients import make_admin, make_consumer, make_producer
+from connectors.gateway import conversation_key
+from infra.kafka_clients import make_admin, make_producer
+from infra.processes import ManagedProcess, free_port
 from infra.settings import Settings
 from infra.stack import Stack
 from infra.topic_admin import create_topics
 from schemas.codec import AvroCodec
-from schemas.records import InboundMessage
 from schemas.topics import CATALOG
-from streams.ids import conversation_id, derive_id, message_id
+from streams.audit import audit, read_topic
 
-INBOUND_TOPIC = "conversation.inbound"
 CASE_TOPIC = "crm.case-events"
-
-# (channel, source, provider message id, customer address, business address, text, language)
-SAMPLES = [
-    ("WHATSAPP", "whatsapp", "wamid.HBgLMzQ2MDAwMDAwMDEVAgA", "34600000001", "34910000000",
-     "Hola, ¿dónde está mi pedido 4711-ES?", "es"),
-    ("SMS", "twilio", "SM0d4a2c8e0f1b4d6a9c3e5f7a8b9c0d1e", "+447700900123", "+447700900000",
-     "Hi, I want to cancel my order please", "en"),
-    ("EMAIL", "email", "<CAF=demo-3@mail.example.com>", "ana.demo@example.com", "support@example.com",
-     "Buenos días, no me ha llegado el reembolso de la devolución.", "es"),
-    ("MESSENGER", "messenger", "m_AbCdEfGhIjKlMnOp", "6543210987654321", "1122334455",
-     "my package arrived damaged, what can I do?", "en"),
-    ("INSTAGRAM", "instagram", "aWdfZAG1faXRlbToxOklHTWVzc2FnZUlE", "17841400000000000", "17841405822304914",
-     "quiero hablar con una persona", "es"),
-    ("WEBCHAT", "webchat", "wc-7f3a9b2e", "visitor-5be1c0", "site-main",
-     "can I change the delivery address?", "en"),
-]
 
 
 @dataclass(frozen=True)
-class Delivered:
-    """Where the broker put one message."""
-
-    partition: int
-    offset: int
-
-
-def sample_messages(now: datetime) -> list[InboundMessage]:
-    """The demo's canonical inbound messages, one per channel."""
-    messages = []
-    for i, (channel, source, provider_id, sender, business, text, lang) in enumerate(SAMPLES):
-        messages.append(InboundMessage(
-            message_id=message_id(source, provider_id),
-            conversation_id=conversation_id(source, sender, business),
-            channel=channel,
-            source=source,
-            channel_message_id=provider_id,
-            sender_id=sender,
-            recipient_id=business,
-            sent_at=now - timedelta(seconds=30 - i),
-            received_at=now,
-            text=text,
-            language=lang,
-        ))
-    return messages
+class Customer:
+    name: str  # for the summary only; never sent
+    source: str
+    address: str
+    turns: tuple[str, ...]
+    first_turn: int = 0  # > 0: writes only after the others were answered (the channel switch comes later)
 
 
-def publish(settings: Settings, codec: AvroCodec, messages: list[InboundMessage]) -> list[Delivered]:
-    """Publish with acks=all and wait for every delivery report; raise if any failed."""
+def customers(run: str) -> list[Customer]:
+    phone = f"346{random.randint(10_000_000, 99_999_999)}"
+    return [
+        Customer("Lucía (WhatsApp, answered)", "whatsapp", f"346{random.randint(10_000_000, 99_999_999)}",
+                 ("Hola, ¿dónde está mi pedido 4711-ES?", "vale, gracias")),
+        Customer("Tom (SMS, clarified then escalated)", "twilio", f"+447{random.randint(100_000_000, 999_999_999)}",
+                 ("Hi, I want to cancel my order 5521", "asdf", "hmm qwerty")),
+        Customer("Ana (email, answered)", "email", f"ana.{run}@example.com",
+                 ("Buenos días, ¿cuándo me devolvéis el reembolso de la devolución?",)),
+        Customer("Visitor (web chat, asks for a person)", "webchat", f"visitor-{run}",
+                 ("can I change the delivery address?", "I'd rather talk to a person")),
+        Customer("Marta (WhatsApp, complaint)", "whatsapp", phone,
+                 ("Esto es una vergüenza, pésimo servicio, el paquete llegó roto",)),
+        Customer("Marta (same phone, now by SMS)", "twilio", f"+{phone}", ("¿Alguien me va a contestar?",), first_turn=1),
+    ]
+
+
+def raw_body(customer: Customer, run: str, turn: int, text: str) -> bytes:
+    """The provider's webhook body for one customer message."""
+    uid = f"{run}-{customer.source}-{customer.address}-{turn}"
+    now = int(time.time())
+    if customer.source == "whatsapp":
+        return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+            "field": "messages", "value": {"messaging_product": "whatsapp",
+                                           "metadata": {"display_phone_number": "34910000000", "phone_number_id": "106540352242922"},
+                                           "messages": [{"from": customer.address, "id": f"wamid.{uid}", "timestamp": str(now),
+                                                         "type": "text", "text": {"body": text}}]}}]}]}).encode()
+    if customer.source == "twilio":
+        return urlencode({"MessageSid": f"SM{uid}", "From": customer.address, "To": "+34910000000", "Body": text,
+                          "NumMedia": "0"}).encode()
+    if customer.source == "email":
+        return (f"Message-ID: <{uid}@mail.example.com>\r\nFrom: Ana <{customer.address}>\r\nTo: support@example.com\r\n"
+                f"Subject: Reembolso\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\r\nGracias,\r\nAna\r\n").encode()
+    return json.dumps({"type": "message", "message_id": uid, "visitor_id": customer.address, "text": text,
+                       "locale": "en-GB"}).encode()
+
+
+def start_worker(settings: Settings) -> ManagedProcess:
+    worker = ManagedProcess("demo-worker", settings.state_dir)
+    if worker.pid() is None:
+        worker.spawn([sys.executable, "-m", "infra.cli", "worker", "-l", "warn", "--web-port", str(free_port())])
+    return worker
+
+
+def play(settings: Settings, run: str, people: list[Customer]) -> int:
+    """Publish every customer's turns, one turn of everybody at a time, like people typing."""
     producer = make_producer(settings)
-    reports: dict[int, Delivered] = {}
-    errors: list[str] = []
-
-    def on_delivery(index: int):
-        def report(err, msg) -> None:
-            if err is not None:
-                errors.append(f"message {index}: {err}")
-            else:
-                reports[index] = Delivered(msg.partition(), msg.offset())
-        return report
-
-    for index, message in enumerate(messages):
-        value = codec.encode("InboundMessage", message.asdict())
-        producer.produce(INBOUND_TOPIC, key=message.conversation_id.encode(), value=value,
-                         on_delivery=on_delivery(index))
-    remaining = producer.flush(30)
-    if errors or remaining:
-        raise RuntimeError(f"publishing failed: {errors or f'{remaining} messages undelivered'}")
-    return [reports[i] for i in range(len(messages))]
+    sent = 0
+    for turn in range(max(len(c.turns) for c in people)):
+        for customer in people:
+            if turn < len(customer.turns):
+                body = raw_body(customer, run, turn, customer.turns[turn])
+                producer.produce(f"channel.{customer.source}.inbound.raw", key=conversation_key(customer.source, body),
+                                 value=body)
+                sent += 1
+        producer.flush(30)
+        time.sleep(1.0)
+    return sent
 
 
-def read_back(settings: Settings, codec: AvroCodec, delivered: list[Delivered], timeout_s: float = 30.0) -> dict[tuple[int, int], InboundMessage]:
-    """Read exactly the delivered offsets from the broker and decode them into typed records."""
-    wanted = {(d.partition, d.offset) for d in delivered}
-    consumer = make_consumer(settings, group_id=f"{settings.app_id}-demo-reader")
-    first: dict[int, int] = {}
-    for d in delivered:
-        first[d.partition] = min(d.offset, first.get(d.partition, d.offset))
-    consumer.assign([TopicPartition(INBOUND_TOPIC, p, o) for p, o in first.items()])
-    found: dict[tuple[int, int], InboundMessage] = {}
-    deadline = datetime.now(timezone.utc) + timedelta(seconds=timeout_s)
-    try:
-        while wanted - found.keys() and datetime.now(timezone.utc) < deadline:
-            msg = consumer.poll(1.0)
-            if msg is None or msg.error():
-                continue
-            place = (msg.partition(), msg.offset())
-            if place in wanted:
-                found[place] = InboundMessage.from_data(codec.decode(msg.value(), reader="InboundMessage"))
-    finally:
-        consumer.close()
-    if wanted - found.keys():
-        raise RuntimeError(f"{len(wanted - found.keys())} published messages were not read back within {timeout_s:.0f}s")
-    return found
+def conversations_of(settings: Settings, run: str, codec: AvroCodec) -> dict[str, list[dict]]:
+    """Turns of this run's conversations, by conversation, in order."""
+    turns: dict[str, list[dict]] = defaultdict(list)
+    for value in read_topic(settings, "conversation.log"):
+        record = codec.decode(value)
+        turns[record["conversation_id"]].append(record)
+    inbound = {codec.decode(v)["conversation_id"]: codec.decode(v) for v in read_topic(settings, "conversation.inbound")}
+    mine = {c for c, m in inbound.items() if run in m["channel_message_id"]}
+    # A conversation lives on one partition: the log's order is the conversation's order (replays deduplicated).
+    return {c: list({t["turn_id"]: t for t in turns[c]}.values()) for c in mine}
 
 
 def run_demo(settings: Settings, console: Console) -> None:
     console.rule("[bold]Centralita demo")
     for line in Stack.from_settings(settings).up():
-        console.print(f"[green]stack[/]  {line}")
+        console.print(f"[green]stack[/]   {line}")
     results = create_topics(make_admin(settings), settings.kafka_bootstrap, CATALOG)
-    created = sum(r.outcome == "created" for r in results)
-    console.print(f"[green]topics[/] {len(results)} in the catalog ({created} created, {len(results) - created} already there)")
-
+    console.print(f"[green]topics[/]  {len(results)} in the catalog ({sum(r.outcome == 'created' for r in results)} created)")
+    worker = start_worker(settings)
+    console.print(f"[green]worker[/]  stream worker running (pid {worker.pid()}, log {worker.log_file})")
     codec = AvroCodec()
-    now = datetime.now(timezone.utc)
-    messages = sample_messages(now.replace(microsecond=now.microsecond // 1000 * 1000))  # Avro keeps millis
-    delivered = publish(settings, codec, messages)
-    console.print(f"[green]publish[/] {len(messages)} InboundMessage records to {INBOUND_TOPIC} on {settings.kafka_bootstrap} (acks=all)")
-    records = read_back(settings, codec, delivered)
-
-    table = Table(title=f"Read back from {INBOUND_TOPIC} (single-object Avro, decoded to typed records)")
-    table.add_column("part@offset", no_wrap=True)
-    table.add_column("channel", no_wrap=True)
-    table.add_column("lang", no_wrap=True)
-    table.add_column("text", overflow="fold")
-    for d in delivered:
-        record = records[(d.partition, d.offset)]
-        table.add_row(f"{d.partition}@{d.offset}", record.channel, record.language or "-", record.text)
-    console.print(table)
-    same = all(records[(d.partition, d.offset)] == m for d, m in zip(delivered, messages))
-    console.print(f"[bold]{len(records)} of {len(messages)} records came back through the broker, "
-                  f"{'identical to what was sent' if same else '[red]DIFFERENT from what was sent[/]'}.")
-    if not same:
-        raise RuntimeError("a record read back differs from the one published")
-    show_crm(settings, codec, messages, console)
+    run = f"{int(time.time())}{random.randint(100, 999)}"
+    people = customers(run)
+    try:
+        # Customers who come back on another channel write once their first conversation has been handled.
+        first = [c for c in people if c.first_turn == 0]
+        sent = play(settings, run, first)
+        wait_for_conversations(settings, run, codec, sent, console)
+        sent += play(settings, run, [c for c in people if c.first_turn > 0])
+        console.print(f"[green]publish[/] {sent} customer messages from {len(people)} customers in their providers' webhook formats")
+        conversations = wait_for_conversations(settings, run, codec, sent, console)
+        show_transcripts(conversations, console)
+        cases = show_cases(settings, set(conversations), codec, console)
+        report = audit(settings, set(conversations))
+        switches = [e for e in (codec.decode(v) for v in read_topic(settings, "conversation.session"))
+                    if e["conversation_id"] in conversations and e["type"] == "CHANNEL_SWITCHED"]
+        show_summary(conversations, cases, report, len({e["conversation_id"] for e in switches}), console)
+        if not report.ok:
+            raise RuntimeError(f"effects audit failed: {report.violations[:3]}")
+    finally:
+        worker.stop()
     console.print("The stack keeps running; stop it with `centralita stack down`.")
 
 
-def demo_case_events(messages: list[InboundMessage]) -> list[dict]:
-    """Case events for the two sample conversations that need a human (until the engine emits them itself)."""
-    events = []
-    for message, intent, priority in ((messages[4], "human_agent", "MEDIUM"), (messages[3], "complaint", "HIGH")):
-        case_id = derive_id("case", message.conversation_id, message.message_id)
-        for step, (kind, status) in enumerate((("CREATED", "ESCALATED"), ("UPDATED", "WORKING"))):
-            events.append({
-                "event_id": derive_id("case-event", case_id, kind), "case_id": case_id,
-                "conversation_id": message.conversation_id, "customer_id": None, "type": kind,
-                "occurred_at": message.received_at + timedelta(seconds=step), "channel": message.channel,
-                "subject": f"{intent.replace('_', ' ')} ({message.channel.lower()})",
-                "transcript_excerpt": f"customer: {message.text}", "priority": priority, "status": status,
-                "intent": intent, "confidence": 0.93, "sentiment": "negative", "queue": f"{message.language}-support"})
-    return events
+def wait_for_conversations(settings: Settings, run: str, codec: AvroCodec, sent: int, console: Console,
+                           timeout_s: float = 120) -> dict[str, list[dict]]:
+    deadline = time.monotonic() + timeout_s
+    with console.status("waiting for the worker to answer…"):
+        while time.monotonic() < deadline:
+            conversations = conversations_of(settings, run, codec)
+            answered = sum(1 for turns in conversations.values() for t in turns if t["direction"] == "INBOUND")
+            if answered >= sent:
+                return conversations
+            time.sleep(1)
+    raise RuntimeError(f"the worker handled fewer than {sent} messages in {timeout_s:.0f}s; see .centralita/demo-worker.log")
 
 
-def show_crm(settings: Settings, codec: AvroCodec, messages: list[InboundMessage], console: Console) -> None:
-    """Publish case events, stream them to Salesforce with the CRM sink, read the Cases back with the client."""
+def show_transcripts(conversations: dict[str, list[dict]], console: Console) -> None:
+    for turns in sorted(conversations.values(), key=lambda t: t[0]["sent_at"]):
+        table = Table(title=f"{turns[0]['channel']} conversation", show_header=False, title_justify="left")
+        table.add_column("who", no_wrap=True)
+        table.add_column("text", overflow="fold")
+        table.add_column("what happened", no_wrap=True)
+        for turn in turns:
+            who = "customer" if turn["direction"] == "INBOUND" else turn["author"].lower()
+            detail = f"{turn['intent'] or '?'} {turn['confidence'] or 0:.2f} → {turn['route']}" if turn["direction"] == "INBOUND" else ""
+            table.add_row(who, turn["text"], detail)
+        console.print(table)
+
+
+def show_cases(settings: Settings, conversations: set[str], codec: AvroCodec, console: Console) -> list[dict]:
+    """Stream the case events to Salesforce with the CRM sink and read the Cases back with the client."""
     from salesforce_bulk import SalesforceBulk
 
     from connectors.crm.salesforce import SalesforceCrm
     from connectors.crm.sink import CaseSink
 
-    events = demo_case_events(messages)
-    producer = make_producer(settings)
-    for event in events:
-        producer.produce(CASE_TOPIC, key=event["case_id"].encode(), value=codec.encode("CaseEvent", event))
-    if producer.flush(30):
-        raise RuntimeError("case events not acknowledged by the broker")
-    console.print(f"[green]crm[/]    {len(events)} CaseEvent records to {CASE_TOPIC}; the CRM sink upserts them into Salesforce")
+    events = [e for e in (codec.decode(v) for v in read_topic(settings, CASE_TOPIC)) if e["conversation_id"] in conversations]
     crm = SalesforceCrm.from_settings(settings)
     sink_settings = settings.model_copy(update={"crm_group_id": f"{settings.app_id}-demo-crm-sink", "crm_batch_max_wait_s": 1.0})
     CaseSink(sink_settings, crm, topic=CASE_TOPIC).run(stop_when_idle_s=2.0)
-
     bulk = SalesforceBulk(sessionId=crm.tokens.token(), host=settings.sf_host)
-    case_ids = sorted({e["case_id"] for e in events})
-    table = Table(title=f"Cases in Salesforce ({settings.sf_host}, read with the salesforce-bulk client)")
-    for column in ("Case Id", "external id", "Origin", "Priority", "Status", "Subject"):
-        table.add_column(column, no_wrap=column != "Subject")
-    for case_id in case_ids:
+    cases = []
+    for case_id in sorted({e["case_id"] for e in events}):
         job = bulk.create_query_job("Case", contentType="JSON")
-        batch = bulk.query(job, "SELECT Id, Centralita_Case_Id__c, Origin, Priority, Status, Subject FROM Case "
-                                f"WHERE Centralita_Case_Id__c = '{case_id}'")
+        batch = bulk.query(job, "SELECT Id, Centralita_Case_Id__c, Origin, Priority, Status, Subject, Centralita_Queue__c "
+                                f"FROM Case WHERE Centralita_Case_Id__c = '{case_id}'")
         bulk.close_job(job)
         deadline = time.monotonic() + 30
         while not bulk.is_batch_done(batch, job) and time.monotonic() < deadline:
             time.sleep(0.1)
         for result in bulk.get_all_results_for_query_batch(batch, job):
-            for row in json.load(result):
-                table.add_row(row["Id"], row["Centralita_Case_Id__c"][:21] + "…", row["Origin"], row["Priority"],
-                              row["Status"], row["Subject"])
+            cases.extend(json.load(result))
+    table = Table(title=f"Cases in Salesforce ({settings.sf_host}, read with the salesforce-bulk client)")
+    for column in ("Case Id", "Origin", "Priority", "Status", "queue", "Subject"):
+        table.add_column(column, no_wrap=column != "Subject")
+    for row in cases:
+        table.add_row(row["Id"], row["Origin"], row["Priority"], row["Status"], row["Centralita_Queue__c"] or "-", row["Subject"])
     console.print(table)
-    if table.row_count != len(case_ids):
-        raise RuntimeError(f"{len(case_ids) - table.row_count} cases did not reach Salesforce")
+    if len(cases) != len({e["case_id"] for e in events}):
+        raise RuntimeError("some cases did not reach Salesforce")
+    return cases
+
+
+def show_summary(conversations: dict[str, list[dict]], cases: list[dict], report, switches: int, console: Console) -> None:
+    routes = defaultdict(int)
+    for turns in conversations.values():
+        for turn in turns:
+            if turn["direction"] == "INBOUND":
+                routes[turn["route"]] += 1
+    console.rule("[bold]What happened")
+    console.print(f"{len(conversations)} conversations on {len({t[0]['channel'] for t in conversations.values()})} channels, "
+                  f"{report.inbound_messages} customer messages: {routes['answer']} answered, {routes['clarify']} clarified, "
+                  f"{routes['handoff']} handed to a person, {routes['silent']} kept for the person (bot silent)")
+    console.print(f"{switches} customer(s) switched channel and continued the same session and case")
+    console.print(f"{len(cases)} cases in Salesforce; effects audit: "
+                  f"{'[green]every message got exactly one reply or handoff[/]' if report.ok else '[red]VIOLATIONS[/]'} "
+                  f"({report.replies} replies, {report.escalations} escalations)")

@@ -47,6 +47,8 @@ class Session(faust.Record, serializer="json"):
     disclosed: bool = False
     escalated: bool = False
     case_id: Optional[str] = None
+    case_priority: str = "MEDIUM"
+    case_queue: Optional[str] = None
     csat_pending: bool = False
     last_intent: Optional[str] = None
     last_confidence: Optional[float] = None
@@ -151,13 +153,62 @@ def escalation_reason(session: Session, nlu: NluResult, policy: Policy, understo
     return None
 
 
+VERIFIED_SOURCES = {"whatsapp": "phone", "twilio": "phone", "email": "email"}
+
+
+def identity_of(message: dict) -> str | None:
+    """The customer's verified identity (a phone number the carrier vouches for, an email address), or None
+    where the channel does not verify one (web chat visitors, page-scoped ids)."""
+    kind = VERIFIED_SOURCES.get(message["source"])
+    if kind == "phone":
+        digits = re.sub(r"\D", "", message["sender_id"])
+        return f"phone:{digits}" if len(digits) >= 8 else None
+    if kind == "email":
+        return f"email:{message['sender_id'].strip().lower()}"
+    return None
+
+
+def identity_summary(session: Session, now: float) -> dict:
+    """What another channel needs to continue this session (kept in the global `identities` table)."""
+    return {"conversation_id": session.conversation_id, "channel": session.channel, "case_id": session.case_id,
+            "owner": session.owner, "language": session.language, "recent_turns": session.recent_turns[-5:],
+            "case_priority": session.case_priority, "case_queue": session.case_queue, "last_intent": session.last_intent,
+            "status": session.status, "at": now}
+
+
+def _continued(message: dict, previous: dict | None, policy: Policy, now: float) -> Session | None:
+    """A new session that continues the customer's recent session on another channel, or None."""
+    if not previous or previous.get("conversation_id") == message["conversation_id"] or previous.get("status") != "open":
+        return None
+    if now - float(previous.get("at", 0)) > policy.channel_switch_window_s:
+        return None
+    session = new_session(message, now)
+    session.case_id, session.owner = previous.get("case_id"), previous.get("owner") or "bot"
+    session.case_priority = previous.get("case_priority") or "MEDIUM"
+    session.case_queue, session.last_intent = previous.get("case_queue"), previous.get("last_intent")
+    session.language, session.disclosed = previous.get("language"), True
+    session.escalated = session.case_id is not None
+    session.recent_turns = list(previous.get("recent_turns") or [])
+    session.metadata = {"continued_from": previous["conversation_id"]}
+    return session
+
+
 def handle_inbound(session: Session | None, message: dict, nlu: NluResult, policy: Policy, kb: KnowledgeBase,
-                   now: float) -> Outcome:
-    """Decide what one customer message gets. While the bot owns the conversation: exactly one reply."""
+                   now: float, previous: dict | None = None) -> Outcome:
+    """Decide what one customer message gets. While the bot owns the conversation: exactly one reply.
+
+    `previous` is the identity summary of the same verified customer's latest session (any channel): a new
+    conversation within the policy's channel-switch window continues it (same case, context, ownership).
+    """
     effects: list[Effect] = []
     if session is None:
-        session = new_session(message, now)
-        effects.append(_session_event(session, "OPENED", now, message["message_id"]))
+        session = _continued(message, previous, policy, now)
+        if session is not None:
+            effects.append(_session_event(session, "CHANNEL_SWITCHED", now, message["message_id"],
+                                          reason=f"continues {previous['channel']} conversation"))
+        else:
+            session = new_session(message, now)
+            effects.append(_session_event(session, "OPENED", now, message["message_id"]))
     elif session.status == "closed":
         session = _reopen(session, message, now)
         effects.append(_session_event(session, "RESUMED", now, message["message_id"], reason="new message after close"))
@@ -171,7 +222,7 @@ def handle_inbound(session: Session | None, message: dict, nlu: NluResult, polic
     if session.owner == "agent":  # a person has it: the bot stays silent, keeps the log and the case current
         effects.append(_turn(mid, session, "INBOUND", "CUSTOMER", message["sent_at"], message["text"], nlu, "silent"))
         if session.case_id:
-            effects.append(_case_event(session, "UPDATED", "WORKING", "MEDIUM", now, mid, None))
+            effects.append(_case_event(session, "UPDATED", "WORKING", session.case_priority, now, mid, session.case_queue))
         return Outcome(session, effects, "silent")
 
     csat = CSAT_ANSWER.match(message["text"]) if session.csat_pending else None
@@ -182,7 +233,8 @@ def handle_inbound(session: Session | None, message: dict, nlu: NluResult, polic
         effects += _bot_says(session, kb, mid, "answer", kb.text("csat_thanks", session.language), now)
         return Outcome(session, effects, "csat")
 
-    session.last_intent, session.last_confidence, session.last_sentiment = nlu.intent, nlu.confidence, nlu.sentiment
+    if nlu.intent is not None or session.last_intent is None:
+        session.last_intent, session.last_confidence, session.last_sentiment = nlu.intent, nlu.confidence, nlu.sentiment
     understood = nlu.intent is not None and nlu.confidence >= policy.min_confidence and kb.has_answer(nlu.intent) \
         or (nlu.intent in policy.escalate_intents and nlu.confidence >= policy.min_confidence)
     reason = escalation_reason(session, nlu, policy, understood)
@@ -219,6 +271,7 @@ def _escalate(session: Session, mid: str, reason: str, policy: Policy, kb: Knowl
     first_case = session.case_id is None
     if first_case:
         session.case_id = derive_id("case", session.conversation_id, mid)
+    session.case_priority, session.case_queue = priority, queue
     session.owner, session.escalated, session.not_understood_in_a_row = "agent", True, 0
     handoff = {"event_id": derive_id("handoff", session.case_id, "REQUESTED", mid), "in_reply_to": mid,
                "conversation_id": session.conversation_id, "case_id": session.case_id, "state": "REQUESTED",
@@ -237,13 +290,14 @@ def handle_handoff(session: Session | None, event: dict, now: float) -> Outcome:
     state = event["state"]
     if state == "ACCEPTED":
         session.owner, session.agent_id = "agent", event.get("agent_id")
+        session.case_queue = event.get("queue") or session.case_queue
         if session.case_id:
-            effects.append(_case_event(session, "UPDATED", "WORKING", "MEDIUM", now, event["event_id"], event.get("queue")))
+            effects.append(_case_event(session, "UPDATED", "WORKING", session.case_priority, now, event["event_id"], session.case_queue))
     elif state == "RELEASED":
         session.owner, session.agent_id, session.not_understood_in_a_row = "bot", None, 0
     elif state == "COMPLETED":
         if session.case_id:
-            effects.append(_case_event(session, "CLOSED", "CLOSED", "MEDIUM", now, event["event_id"], event.get("queue")))
+            effects.append(_case_event(session, "CLOSED", "CLOSED", session.case_priority, now, event["event_id"], session.case_queue))
         session.owner, session.agent_id, session.case_id = "bot", None, None
     return Outcome(session, effects, state.lower())
 
@@ -257,7 +311,7 @@ def handle_agent_message(session: Session | None, message: dict, now: float) -> 
     effects = [_turn(message["message_id"], session, "OUTBOUND", "AGENT", message["created_at"], message["text"],
                      route="agent", agent_id=message.get("agent_id"))]
     if session.case_id:
-        effects.append(_case_event(session, "UPDATED", "WORKING", "MEDIUM", now, message["message_id"], None))
+        effects.append(_case_event(session, "UPDATED", "WORKING", session.case_priority, now, message["message_id"], session.case_queue))
     return Outcome(session, effects, "agent")
 
 
@@ -286,7 +340,7 @@ def _reopen(session: Session, message: dict, now: float) -> Session:
 def _remember_context(session: Session, message: dict) -> None:
     meta = message.get("metadata") or {}
     if session.channel == "EMAIL":
-        session.metadata = {"email_message_id": meta.get("email_message_id") or message["channel_message_id"],
+        session.metadata = {**session.metadata, "email_message_id": meta.get("email_message_id") or message["channel_message_id"],
                             "references": meta.get("references") or "", "subject": message.get("subject") or "",
                             "business_address": message.get("recipient_id") or ""}
 

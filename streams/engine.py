@@ -10,6 +10,7 @@ kept in the session and re-emitted, not recomputed, when a message is delivered 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
 
@@ -24,7 +25,7 @@ from schemas.records import HandoffEvent, InboundMessage, OutboundMessage
 from schemas.topics import CATALOG, topic as catalog_topic
 from streams.app import app
 from streams.conversation import Effect, Outcome, Session, close_if_idle, handle_agent_message, handle_handoff, \
-    handle_inbound, remember
+    handle_inbound, identity_of, identity_summary, remember
 from streams.knowledge_base import KnowledgeBase
 from streams.policy import PolicyFile
 
@@ -55,6 +56,10 @@ agent_messages = app.topic("conversation.agent", key_type=bytes, value_type=Outb
 outputs = {spec.name: app.topic(spec.name, key_type=bytes, value_type=bytes) for spec in CATALOG if spec.schema}
 sessions = app.Table("sessions", value_type=Session, partitions=catalog_topic("conversation.inbound").partitions,
                      use_partitioner=True)
+# Verified identity (phone, email) -> summary of that customer's latest session, on every worker: how a
+# customer who switches channel continues the same session and case.
+identities = app.GlobalTable("identities", key_type=str, value_type=bytes, use_partitioner=True,
+                             partitions=catalog_topic("conversation.inbound").partitions)
 
 
 async def publish(outcome: Outcome, message_id: str) -> None:
@@ -114,8 +119,15 @@ async def conversation_engine(stream):
             if session is not None and message.message_id in session.handled:  # twice in one batch
                 await replay(session, message.message_id)
                 continue
-            outcome = handle_inbound(session, to_plain(message), result, policy, kb, time.time())
+            # Event time, not wall time: a message decided again after a crash yields byte-identical effects.
+            plain = to_plain(message)
+            identity = identity_of(plain)
+            stored = identities.get(identity) if identity and session is None else None
+            previous = json.loads(stored) if stored else None
+            outcome = handle_inbound(session, plain, result, policy, kb, message.received_at.timestamp(), previous)
             await publish(outcome, message.message_id)
+            if identity and outcome.session is not None:
+                identities[identity] = json.dumps(identity_summary(outcome.session, message.received_at.timestamp())).encode()
             observe(outcome, message, result)
 
 
@@ -125,7 +137,7 @@ async def handoff_lifecycle(stream):
         session = sessions.get(event.conversation_id)
         if session is not None and event.event_id in session.handled:
             continue  # effects of this event were published already
-        outcome = handle_handoff(session, to_plain(event), time.time())
+        outcome = handle_handoff(session, to_plain(event), event.occurred_at.timestamp())
         if outcome.session is not None and outcome.route != "none":
             if outcome.route == "completed":
                 SESSIONS_CLOSED.labels("agent").inc()
@@ -139,7 +151,7 @@ async def agent_message_log(stream):
         if session is not None and message.message_id in session.handled:
             await replay(session, message.message_id)
             continue
-        outcome = handle_agent_message(session, to_plain(message), time.time())
+        outcome = handle_agent_message(session, to_plain(message), message.created_at.timestamp())
         if outcome.session is not None:
             await publish(outcome, message.message_id)
 

@@ -43,24 +43,27 @@ def test_topics_create_is_idempotent(kafka) -> None:
     assert f"0 created, {len(CATALOG)} already existed" in result.stdout
 
 
-def test_demo_shows_records_that_went_through_the_broker(kafka) -> None:
+def test_demo_plays_conversations_across_channels(kafka) -> None:
     if kafka.broker is None:
         pytest.skip("the demo brings its own stack up; it is tested with the fixture's broker")
     port = free_port()
     emulator = SalesforceEmulator(port=port, state_dir=kafka.broker.state_dir)  # the demo's stack starts it
     env = {**kafka.env(), "CENTRALITA_SF_EMULATOR_PORT": str(port), "CENTRALITA_SF_HOST": emulator.url,
-           "CENTRALITA_SF_LOGIN_URL": emulator.url}
+           "CENTRALITA_SF_LOGIN_URL": emulator.url, "CENTRALITA_APP_ID": f"demo-{free_port()}"}
     try:
-        result = run_cli(["demo"], env)
+        result = run_cli(["demo"], env, timeout=300)
     finally:
         emulator.stop()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Kafka 4.1.1 already running" in result.stdout and f"Salesforce emulator started on {emulator.url}" in result.stdout
-    assert "6 of 6 records came back through the broker, identical to what was sent." in result.stdout
-    for channel in ("WHATSAPP", "SMS", "EMAIL", "MESSENGER", "INSTAGRAM", "WEBCHAT"):
-        assert channel in result.stdout
-    cases = [line for line in result.stdout.splitlines() if line.startswith("│ 500")]
-    assert len(cases) == 2 and all("Working" in line for line in cases)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "Kafka 4.1.1 already running" in out and f"Salesforce emulator started on {emulator.url}" in out
+    for channel in ("WHATSAPP", "SMS", "EMAIL", "WEBCHAT"):
+        assert f"{channel} conversation" in out
+    assert "→ answer" in out and "→ clarify" in out and "→ handoff" in out and "→ silent" in out
+    assert "every message got exactly one reply or handoff" in out
+    assert "6 conversations on 4 channels, 10 customer messages" in out
+    cases = [line for line in out.splitlines() if line.startswith("│ 500")]
+    assert len(cases) == 4
 
 
 def test_stack_up_status_down_cycle(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from infra.processes import free_port
 
 
-def start_worker(kafka, tmp_path: Path, app_id: str, extra_env: dict | None = None) -> subprocess.Popen:
+def start_worker(kafka, tmp_path: Path, app_id: str, extra_env: dict | None = None, loglevel: str = "info") -> subprocess.Popen:
     env = {**kafka.env(), "CENTRALITA_APP_ID": app_id, "CENTRALITA_STATE_DIR": str(tmp_path / "state"),
            "CENTRALITA_WORKER_WEB_PORT": str(free_port()), **(extra_env or {})}
     log = open(tmp_path / f"worker-{app_id}.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "infra.cli", "worker", "-l", "warn"], env=env, stdout=log,
+    return subprocess.Popen([sys.executable, "-m", "infra.cli", "worker", "-l", loglevel], env=env, stdout=log,
                             stderr=subprocess.STDOUT)

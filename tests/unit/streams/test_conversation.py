@@ -124,3 +124,20 @@ def test_same_input_gives_the_same_effect_ids() -> None:
 def test_english_conversation_and_unknown_language_default() -> None:
     out = run(None, 1, "Hi, I want to cancel my order please", channel="SMS")
     assert out.session.language == "en" and "cancel" in by_topic(out, "conversation.outbound")[0]["text"].lower()
+
+
+def test_verified_customer_switching_channel_continues_session_and_case() -> None:
+    from streams.conversation import identity_of, identity_summary
+
+    whatsapp = run(None, 1, "quiero hablar con una persona")
+    case_id = whatsapp.session.case_id
+    summary = identity_summary(whatsapp.session, T0 + 1)
+    sms = {**msg(2, "sigo esperando", channel="SMS", conversation="conv-sms"), "source": "twilio", "sender_id": "+34 600 111 222"}
+    assert identity_of(sms) == identity_of(msg(1, "x")) == "phone:34600111222"
+    out = handle_inbound(None, sms, classify(sms["text"]), POLICY, KB, T0 + 60, summary)
+    assert by_topic(out, "conversation.session")[0]["type"] == "CHANNEL_SWITCHED"
+    assert out.session.case_id == case_id and out.route == "silent"  # the human still has it
+    late = handle_inbound(None, sms, classify(sms["text"]), POLICY, KB, T0 + 1 + POLICY.channel_switch_window_s + 1, summary)
+    assert by_topic(late, "conversation.session")[0]["type"] == "OPENED" and late.session.case_id is None
+    webchat = {**msg(3, "hola", channel="WEBCHAT"), "source": "webchat", "sender_id": "visitor-1"}
+    assert identity_of(webchat) is None
