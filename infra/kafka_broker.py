@@ -143,7 +143,7 @@ class KafkaBroker:
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = [java, "-cp", str(self.libs_dir / "*"), *self._log_opts(), "kafka.tools.StorageTool",
-               "format", "-t", cluster_id, "-c", str(self.config_file)]
+               "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)]  # an id may start with "-"
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage in {self.data_dir} failed:\n{(result.stdout + result.stderr)[-2000:]}")

@@ -9,6 +9,7 @@ kept in the session and re-emitted, not recomputed, when a message is delivered 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -27,7 +28,7 @@ from streams.app import app
 from streams.conversation import Effect, Outcome, Session, close_if_idle, handle_agent_message, handle_handoff, \
     handle_inbound, identity_of, identity_summary, remember
 from streams.knowledge_base import KnowledgeBase
-from streams.policy import PolicyFile
+from streams.policy import Policy, PolicyFile
 
 log = logging.getLogger("centralita.engine")
 settings = get_settings()
@@ -60,6 +61,10 @@ sessions = app.Table("sessions", value_type=Session, partitions=catalog_topic("c
 # customer who switches channel continues the same session and case.
 identities = app.GlobalTable("identities", key_type=str, value_type=bytes, use_partitioner=True,
                              partitions=catalog_topic("conversation.inbound").partitions)
+# The engine, the handoff and agent-message agents and the idle-session timer all read-modify-write sessions
+# across awaits (sends); one lock per worker makes each of those steps atomic. Partitions are never shared
+# between workers, so a process-wide lock is enough.
+session_lock = asyncio.Lock()
 
 
 async def publish(outcome: Outcome, message_id: str) -> None:
@@ -115,45 +120,54 @@ async def conversation_engine(stream):
             results = [NluResult.not_understood() for _ in fresh]
         policy = policy_file.current()
         for message, result in zip(fresh, results):
-            session = sessions.get(message.conversation_id)
-            if session is not None and message.message_id in session.handled:  # twice in one batch
-                await replay(session, message.message_id)
-                continue
-            # Event time, not wall time: a message decided again after a crash yields byte-identical effects.
-            plain = to_plain(message)
-            identity = identity_of(plain)
-            stored = identities.get(identity) if identity and session is None else None
-            previous = json.loads(stored) if stored else None
-            outcome = handle_inbound(session, plain, result, policy, kb, message.received_at.timestamp(), previous)
-            await publish(outcome, message.message_id)
-            if identity and outcome.session is not None:
-                identities[identity] = json.dumps(identity_summary(outcome.session, message.received_at.timestamp())).encode()
-            observe(outcome, message, result)
+            async with session_lock:
+                await handle_one(message, result, policy)
+
+
+async def handle_one(message: InboundMessage, result: NluResult, policy: Policy) -> None:
+    """One inbound message, under the session lock: replay what it produced before, or decide and publish."""
+    session = sessions.get(message.conversation_id)
+    if session is not None and message.message_id in session.handled:  # twice in one batch
+        await replay(session, message.message_id)
+        return
+    plain = to_plain(message)
+    identity = identity_of(plain)
+    stored = identities.get(identity) if identity and session is None else None
+    previous = json.loads(stored) if stored else None
+    # Event time, not wall time: a message decided again after a crash yields byte-identical effects.
+    at = message.received_at.timestamp()
+    outcome = handle_inbound(session, plain, result, policy, kb, at, previous)
+    await publish(outcome, message.message_id)
+    if identity and outcome.session is not None:
+        identities[identity] = json.dumps(identity_summary(outcome.session, at)).encode()
+    observe(outcome, message, result)
 
 
 @app.agent(handoffs, name="handoff-lifecycle")
 async def handoff_lifecycle(stream):
     async for event in stream:
-        session = sessions.get(event.conversation_id)
-        if session is not None and event.event_id in session.handled:
-            continue  # effects of this event were published already
-        outcome = handle_handoff(session, to_plain(event), event.occurred_at.timestamp())
-        if outcome.session is not None and outcome.route != "none":
-            if outcome.route == "completed":
-                SESSIONS_CLOSED.labels("agent").inc()
-            await publish(outcome, event.event_id)
+        async with session_lock:
+            session = sessions.get(event.conversation_id)
+            if session is not None and event.event_id in session.handled:
+                continue  # effects of this event were published already
+            outcome = handle_handoff(session, to_plain(event), event.occurred_at.timestamp())
+            if outcome.session is not None and outcome.route != "none":
+                if outcome.route == "completed":
+                    SESSIONS_CLOSED.labels("agent").inc()
+                await publish(outcome, event.event_id)
 
 
 @app.agent(agent_messages, name="agent-messages")
 async def agent_message_log(stream):
     async for message in stream:
-        session = sessions.get(message.conversation_id)
-        if session is not None and message.message_id in session.handled:
-            await replay(session, message.message_id)
-            continue
-        outcome = handle_agent_message(session, to_plain(message), message.created_at.timestamp())
-        if outcome.session is not None:
-            await publish(outcome, message.message_id)
+        async with session_lock:
+            session = sessions.get(message.conversation_id)
+            if session is not None and message.message_id in session.handled:
+                await replay(session, message.message_id)
+                continue
+            outcome = handle_agent_message(session, to_plain(message), message.created_at.timestamp())
+            if outcome.session is not None:
+                await publish(outcome, message.message_id)
 
 
 @app.timer(interval=settings.session_sweep_interval_s)
@@ -161,11 +175,15 @@ async def close_idle_sessions() -> None:
     """Close sessions idle past the policy's timeout (only those of partitions this worker owns)."""
     policy = policy_file.current()
     now = time.time()
-    for conversation_id, session in list(sessions.items()):
-        outcome = close_if_idle(session, policy, kb, now)
-        if outcome.route == "closed":
-            SESSIONS_CLOSED.labels("bot" if not session.escalated else "agent").inc()
-            await publish(outcome, f"close-{conversation_id}-{session.sequence}")
+    for conversation_id in list(sessions.keys()):
+        async with session_lock:
+            session = sessions.get(conversation_id)
+            if session is None:
+                continue
+            outcome = close_if_idle(session, policy, kb, now)
+            if outcome.route == "closed":
+                SESSIONS_CLOSED.labels("bot" if not session.escalated else "agent").inc()
+                await publish(outcome, f"close-{conversation_id}-{session.sequence}")
 
 
 __all__ = ["conversation_engine", "handoff_lifecycle", "agent_message_log", "close_idle_sessions", "Effect"]

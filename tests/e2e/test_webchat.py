@@ -20,6 +20,7 @@ import pytest
 from infra.kafka_clients import make_consumer, make_producer
 from infra.processes import free_port
 from schemas.codec import AvroCodec
+from tests.integration.streams.workers import stop_worker
 from tests.integration.connectors.test_gateway import start_gateway
 
 CHROMIUM = "/usr/bin/chromium"
@@ -83,6 +84,5 @@ def test_customer_types_in_the_web_chat_and_sees_the_reply(kafka, tmp_path: Path
     finally:
         consumer.close()
         gateway.terminate()
-        worker.terminate()
         gateway.wait(10)
-        worker.wait(30)
+        stop_worker(worker)

@@ -17,7 +17,7 @@ from infra.kafka_clients import make_consumer, make_producer
 from schemas.codec import AvroCodec
 from streams.audit import audit
 from streams.ids import derive_id, message_id
-from tests.integration.streams.workers import start_worker
+from tests.integration.streams.workers import start_worker, stop_worker
 
 CODEC = AvroCodec()
 
@@ -26,7 +26,7 @@ def inbound(conversation: str, i: int, text: str, channel: str = "WHATSAPP") -> 
     now = datetime.now(timezone.utc)
     return {"message_id": message_id("whatsapp", f"wamid.{conversation}.{i}"), "conversation_id": conversation,
             "channel": channel, "source": "whatsapp", "channel_message_id": f"wamid.{conversation}.{i}",
-            "sender_id": "34600111222", "recipient_id": "1065", "customer_id": None, "sent_at": now, "received_at": now,
+            "sender_id": f"346{abs(hash(conversation)) % 10**8:08d}", "recipient_id": "1065", "customer_id": None, "sent_at": now, "received_at": now,
             "text": text, "language": None, "attachments": [], "reply_to_channel_message_id": None, "subject": None,
             "metadata": {}}
 
@@ -90,8 +90,7 @@ def test_a_conversation_answered_escalated_silenced_and_closed(kafka, tmp_path: 
                 break
             time.sleep(1)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop_worker(worker)
     replies = records_of(kafka, "conversation.outbound", {conv})
     assert len(replies) == 2 and "asistente automático" in replies[0]["text"] and "4711-ES" in replies[0]["text"]
     assert "persona del equipo" in replies[1]["text"]
@@ -139,8 +138,7 @@ def test_sigkill_mid_stream_keeps_exactly_once_effects_and_session_state(kafka, 
         wait_processed(kafka, set(conversations), total, 180, worker)
     finally:
         stop.set()
-        worker.terminate()
-        worker.wait(30)
+        stop_worker(worker)
     report = audit(kafka.settings, set(conversations))
     assert kills == 3 and report.inbound_messages == total
     assert report.ok, report.violations[:10]

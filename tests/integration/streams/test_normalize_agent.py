@@ -13,6 +13,7 @@ from infra.dead_letters import headers_dict
 from infra.kafka_clients import make_consumer, make_producer
 from infra.processes import free_port
 from schemas.codec import AvroCodec
+from tests.integration.streams.workers import stop_worker
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "channels"
 CODEC = AvroCodec()
@@ -93,8 +94,7 @@ def test_raw_events_become_canonical_once_and_invalid_ones_are_dead_lettered(kaf
         dead = consume_new(kafka, "channel.webchat.inbound.raw.dlq", dlq_start, lambda m: m.key() == f"bad-{tag}".encode(), expect=1,
                            alive=lambda: worker.poll() is None)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop_worker(worker)
     records = [CODEC.decode(m.value()) for m in mine]
     assert [r["channel_message_id"] for r in records] == sent_ids, ([r["channel_message_id"] for r in records], [(m.partition(), m.offset()) for m in mine])
     assert len({m.partition() for m in mine}) == 1 and all(m.key() == records[0]["conversation_id"].encode() for m in mine)

@@ -15,3 +15,13 @@ def start_worker(kafka, tmp_path: Path, app_id: str, extra_env: dict | None = No
     log = open(tmp_path / f"worker-{app_id}.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "infra.cli", "worker", "-l", loglevel], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
+
+
+def stop_worker(worker: subprocess.Popen, timeout_s: float = 30) -> None:
+    """SIGTERM, then SIGKILL if the worker has not stopped in time."""
+    worker.terminate()
+    try:
+        worker.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(10)
