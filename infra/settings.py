@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     broker_session_timeout_s: float = Field(
         30.0, description="Faust consumer session timeout; tests use a short one so groups join fast."
     )
+    auto_offset_reset: str = Field("earliest", description="Where a new consumer group starts: earliest (nothing missed) or latest (benchmarks).")
     worker_web_port: int = Field(6066, description="Faust worker's web server (metrics, health) on 127.0.0.1.")
     store: str = Field("memory://", description="Faust table store: rocksdb:// in production, memory:// locally.")
     dedupe_days: int = Field(7, description="How long a provider message id is remembered (providers redeliver for days).")

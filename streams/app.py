@@ -26,7 +26,7 @@ def create_app(settings: Settings) -> faust.App:
         web_host="127.0.0.1",
         datadir=str(datadir),
         topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=settings.auto_offset_reset,
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",
@@ -36,4 +36,4 @@ def create_app(settings: Settings) -> faust.App:
 app = create_app(get_settings())
 
 # Agents register themselves on `app` when imported.
-from streams import engine, normalize, outbound  # noqa: E402,F401
+from streams import engine, metrics, normalize, outbound  # noqa: E402,F401

@@ -91,17 +91,22 @@ def run(quick: bool = False) -> dict:
     state = Path(settings.state_dir) / "bench-e2e"
     state.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CENTRALITA_APP_ID": f"bench-e2e-{uuid.uuid4().hex[:6]}", "CENTRALITA_STATE_DIR": str(state),
-           "CENTRALITA_WORKER_WEB_PORT": str(free_port()), "CENTRALITA_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
+           "CENTRALITA_WORKER_WEB_PORT": str(free_port()), "CENTRALITA_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+           "CENTRALITA_AUTO_OFFSET_RESET": "latest"}  # a fresh group skips the topics' history
     with open(state / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "infra.cli", "worker", "-l", "warn"], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
     replies = Replies(settings)
     results, details = {}, {}
     try:
-        warm = offer(settings, 50, 2, f"warm-{uuid.uuid4().hex[:6]}")
-        deadline = time.time() + 90
-        while time.time() < deadline and not all(m in replies.arrived for m in warm):
-            time.sleep(0.5)
+        deadline = time.time() + 120
+        while time.time() < deadline:  # warm up until the worker answers (its group has joined)
+            warm = offer(settings, 50, 1, f"warm-{uuid.uuid4().hex[:6]}")
+            time.sleep(3)
+            if any(m in replies.arrived for m in warm):
+                break
+        else:
+            raise RuntimeError(f"the worker did not answer within 120 s; see {state / 'worker.log'}")
         for rate in loads:
             tag = f"r{rate}-{uuid.uuid4().hex[:6]}"
             sent = offer(settings, rate, seconds, tag)

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from confluent_kafka import TopicPartition
+import requests
 
 from infra.kafka_clients import make_consumer, make_producer
 from schemas.codec import AvroCodec
@@ -89,6 +89,7 @@ def test_a_conversation_answered_escalated_silenced_and_closed(kafka, tmp_path: 
             if any(c["type"] == "CLOSED" for c in cases):
                 break
             time.sleep(1)
+        metrics = requests.get(f"http://127.0.0.1:{worker.web_port}/metrics", timeout=10).text
     finally:
         stop_worker(worker)
     replies = records_of(kafka, "conversation.outbound", {conv})
@@ -101,6 +102,10 @@ def test_a_conversation_answered_escalated_silenced_and_closed(kafka, tmp_path: 
     assert [c["type"] for c in cases][0] == "CREATED" and cases[-1]["type"] == "CLOSED"
     assert {c["case_id"] for c in cases} == {case_id}
     assert audit(kafka.settings, {conv}).ok
+    for name in ("centralita_engine_reply_latency_seconds_bucket", 'centralita_engine_escalations_total{channel="WHATSAPP",reason="human_request"}',
+                 "centralita_engine_intent_confidence_bucket", 'centralita_engine_messages_total{channel="WHATSAPP",intent="order_status",route="answer"}'):
+        assert name in metrics, name
+    assert "34600" not in metrics and "4711" not in metrics  # no personal data in labels
 
 
 SCRIPT = ["hola", "¿dónde está mi pedido 4711?", "asdf", "gracias", "quiero cancelar mi pedido 5521",

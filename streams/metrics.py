@@ -1,0 +1,36 @@
+"""Prometheus `/metrics` of a stream worker, served by the worker's own web server (127.0.0.1:web port).
+
+Metrics (no personal data in any label): reply latency, messages by channel/intent/route, escalations by
+reason, sessions closed by who resolved them, repeat contacts within 24 h (first-contact resolution is
+closed-by-bot minus repeat contacts, over closed), CSAT answers, intent confidence, normalized/duplicate/
+ignored/dead-lettered inbound events, outbound messages by channel, and consumer lag per topic.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+
+from streams.app import app
+
+CONSUMER_LAG = Gauge("centralita_worker_consumer_lag", "Messages not yet read, per topic (assigned partitions)", ["topic"])
+
+
+@app.page("/metrics")
+async def metrics(web, request):
+    return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+@app.timer(interval=10.0)
+async def measure_lag() -> None:
+    """highwater - next offset to read, summed per topic over the partitions this worker owns."""
+    consumer = app.consumer
+    lag: dict[str, int] = {}
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        position = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust keeps the last read offset here
+        if highwater is None or highwater < 0:
+            continue
+        next_offset = (position + 1) if position is not None and position >= 0 else 0
+        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - next_offset)
+    for topic, value in lag.items():
+        CONSUMER_LAG.labels(topic).set(value)
