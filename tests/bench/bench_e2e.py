@@ -23,6 +23,7 @@ from infra.stack import Stack
 from infra.topic_admin import create_topics
 from schemas.topics import CATALOG
 from streams.ids import message_id
+from tests.integration.streams.workers import stop_worker
 
 DESCRIPTION = "end-to-end msg/s and p50/p99 latency, raw topic to outbound topic, one worker, several offered loads"
 TEXTS = ["hola, ¿dónde está mi pedido 4711?", "quiero cancelar mi pedido 5521", "can I change the delivery address?",
@@ -124,12 +125,7 @@ def run(quick: bool = False) -> dict:
             results[f"offered_{rate}"] = details[f"offered_{rate}"]["achieved_msg_per_s"]
     finally:
         replies.stop()
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(10)
+        stop_worker(worker)
     return {"bench": "e2e", "unit": "msg/s achieved (raw topic to channel outbound topic, one worker, rule-based inference)",
             "results": results, "latency": {k: {"p50_ms": v["p50_ms"], "p99_ms": v["p99_ms"]} for k, v in details.items()},
             "details": details, "seconds_per_load": seconds, "quick": quick, "plot": plot(details)}

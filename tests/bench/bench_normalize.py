@@ -23,6 +23,7 @@ from infra.topic_admin import create_topics
 from schemas.codec import AvroCodec
 from schemas.topics import CATALOG
 from tests.bench.plots import bar_chart
+from tests.integration.streams.workers import stop_worker
 
 DESCRIPTION = "raw events/s through the normalizing agent on the real broker, per source"
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "channels"
@@ -112,8 +113,7 @@ def run(quick: bool = False) -> dict:
         results = {source: round(_measure(settings, source, n, worker), 1)
                    for source in ("webchat", "whatsapp", "twilio", "messenger", "instagram", "email")}
     finally:
-        worker.terminate()
-        worker.wait(30)
+        stop_worker(worker)
     return {"bench": "normalize", "unit": "events/s (raw topic to conversation.inbound, one worker)",
             "results": results, "events_per_source": n, "quick": quick,
             "plot": bar_chart("normalize", results, "events/s")}

@@ -14,6 +14,7 @@ from infra.kafka_clients import make_admin, make_consumer, make_producer
 from schemas.codec import AvroCodec
 from schemas.records import RECORD_TYPES
 from tests.avro_samples import sample_record
+from tests.integration.streams.workers import stop_worker
 
 APP = Path(__file__).with_name("faust_echo_app.py")
 
@@ -53,10 +54,6 @@ def test_faust_agents_read_and_write_typed_records(kafka, tmp_path: Path) -> Non
             received[name] = codec.decode(msg.value(), reader=name)
     finally:
         consumer.close()
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
     assert set(received) == set(names), f"missing {set(names) - set(received)}; worker log:\n{log.read_text()[-3000:]}"
     assert received == sent
