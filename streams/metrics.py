@@ -8,7 +8,7 @@ ignored/dead-lettered inbound events, outbound messages by channel, and consumer
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import Gauge, generate_latest
 
 from streams.app import app
 
@@ -17,7 +17,8 @@ CONSUMER_LAG = Gauge("centralita_worker_consumer_lag", "Messages not yet read, p
 
 @app.page("/metrics")
 async def metrics(web, request):
-    return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    # The text exposition format; aiohttp takes the charset separately, so only the media type goes here.
+    return web.bytes(generate_latest(), content_type="text/plain")
 
 
 @app.timer(interval=10.0)
