@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import time
+from typing import Callable
 
 from prometheus_client import Counter, Histogram
 
@@ -143,31 +144,33 @@ async def handle_one(message: InboundMessage, result: NluResult, policy: Policy)
     observe(outcome, message, result)
 
 
+async def apply_event(conversation_id: str, event_id: str, decide: Callable[[Session | None], Outcome]) -> Outcome | None:
+    """A handoff step or an agent message, under the session lock: replay it if seen, else decide and publish."""
+    async with session_lock:
+        session = sessions.get(conversation_id)
+        if session is not None and event_id in session.handled:
+            await replay(session, event_id)
+            return None
+        outcome = decide(session)
+        if outcome.session is not None and outcome.route != "none":
+            await publish(outcome, event_id)
+        return outcome
+
+
 @app.agent(handoffs, name="handoff-lifecycle")
 async def handoff_lifecycle(stream):
     async for event in stream:
-        async with session_lock:
-            session = sessions.get(event.conversation_id)
-            if session is not None and event.event_id in session.handled:
-                continue  # effects of this event were published already
-            outcome = handle_handoff(session, to_plain(event), event.occurred_at.timestamp())
-            if outcome.session is not None and outcome.route != "none":
-                if outcome.route == "completed":
-                    SESSIONS_CLOSED.labels("agent").inc()
-                await publish(outcome, event.event_id)
+        outcome = await apply_event(event.conversation_id, event.event_id,
+                                    lambda session: handle_handoff(session, to_plain(event), event.occurred_at.timestamp()))
+        if outcome is not None and outcome.route == "completed":
+            SESSIONS_CLOSED.labels("agent").inc()
 
 
 @app.agent(agent_messages, name="agent-messages")
 async def agent_message_log(stream):
     async for message in stream:
-        async with session_lock:
-            session = sessions.get(message.conversation_id)
-            if session is not None and message.message_id in session.handled:
-                await replay(session, message.message_id)
-                continue
-            outcome = handle_agent_message(session, to_plain(message), message.created_at.timestamp())
-            if outcome.session is not None:
-                await publish(outcome, message.message_id)
+        await apply_event(message.conversation_id, message.message_id,
+                          lambda session: handle_agent_message(session, to_plain(message), message.created_at.timestamp()))
 
 
 @app.timer(interval=settings.session_sweep_interval_s)
