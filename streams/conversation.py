@@ -21,7 +21,10 @@ from streams.knowledge_base import KnowledgeBase
 from streams.policy import Policy
 
 RECENT_TURNS = 10
-REMEMBERED_MESSAGES = 32
+# Effects of a session's last messages, kept for replays. It must exceed how many messages one conversation
+# can have in flight between two offset commits (Faust commits every ~3 s); every session write carries them,
+# so more costs changelog bandwidth on every message.
+REMEMBERED_MESSAGES = 8
 CSAT_ANSWER = re.compile(r"^\s*([1-5])\s*(/\s*5)?\s*[.!]?\s*$")
 
 
