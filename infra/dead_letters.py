@@ -36,17 +36,16 @@ def headers_dict(headers: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:
     return {k: (v or b"").decode("utf-8", "replace") for k, v in (headers or [])}
 
 
+def dead_letter_topic(topic: str) -> str:
+    """Where messages of `topic` that cannot be processed go: the catalog's choice, else `<topic>.dlq`."""
+    try:
+        return catalog_topic(topic).dead_letter or f"{topic}.dlq"
+    except KeyError:
+        return f"{topic}.dlq"
+
+
 def send_dead_letter(producer: Producer, topic: str, key: bytes | None, value: bytes | None, partition: int,
                      offset: int, reason: str, detail: str, source: str) -> None:
     """Queue the message on its topic's dead-letter topic; the caller flushes before committing offsets."""
-    dlq = catalog_topic(topic).dead_letter if _in_catalog(topic) else f"{topic}.dlq"
-    producer.produce(dlq, key=key, value=value,
+    producer.produce(dead_letter_topic(topic), key=key, value=value,
                      headers=dead_letter_headers(reason, detail, source, topic, partition, offset))
-
-
-def _in_catalog(topic: str) -> bool:
-    try:
-        catalog_topic(topic)
-        return True
-    except KeyError:
-        return False

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from prometheus_client import Counter
 
 from connectors.channels import InvalidPayload, RawEvent, normalize as normalize_raw
-from infra.dead_letters import dead_letter_headers
+from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
 from schemas.faust_codec import codec_for
 from schemas.records import InboundMessage
@@ -36,7 +36,7 @@ HTTP_HEADER_PREFIX = "http."
 inbound_topic = app.topic("conversation.inbound", key_type=bytes, value_type=InboundMessage,
                           value_serializer=codec_for("InboundMessage"))
 raw_topics = {source: app.topic(f"channel.{source}.inbound.raw", key_type=bytes, value_type=bytes) for source in SOURCES}
-dead_letter_topics = {source: app.topic(catalog_topic(f"channel.{source}.inbound.raw").dead_letter, key_type=bytes,
+dead_letter_topics = {source: app.topic(dead_letter_topic(f"channel.{source}.inbound.raw"), key_type=bytes,
                                         value_type=bytes) for source in SOURCES}
 # message id -> when it was first seen (epoch seconds). A plain changelog-backed table: its lookups are local
 # to the partition the conversation's raw events live on. (Faust's windowed tables would expire old ids, but

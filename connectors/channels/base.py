@@ -57,6 +57,23 @@ def parse_json(source: str, body: bytes) -> Any:
         raise InvalidPayload(source, f"malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
 
 
+def parse_json_object(source: str, body: bytes) -> dict:
+    """The body as a JSON object; InvalidPayload for anything else."""
+    payload = parse_json(source, body)
+    if not isinstance(payload, dict):
+        raise InvalidPayload(source, "body is not a JSON object")
+    return payload
+
+
+def meta_entries(source: str, body: bytes, expected_object: str) -> list:
+    """The `entry` list of a Meta webhook envelope (`{"object": ..., "entry": [...]}`), shared by the WhatsApp Cloud
+    API, Messenger and Instagram; InvalidPayload when the envelope is of another product or malformed."""
+    payload = parse_json_object(source, body)
+    if require(source, payload, "object", str, "body") != expected_object:
+        raise InvalidPayload(source, f"object is not {expected_object}")
+    return require(source, payload, "entry", list, "body")
+
+
 def require(source: str, mapping: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     """mapping[key], checked to be of `kind`; InvalidPayload naming the missing or mistyped field."""
     if not isinstance(mapping, dict):

@@ -4,21 +4,16 @@ messages, deliveries, reads, reactions and other non-message events are ignored.
 
 from __future__ import annotations
 
-from connectors.channels.base import (InvalidPayload, RawEvent, attachment, canonical, epoch_to_datetime, optional,
-                                      parse_json, require)
+from connectors.channels.base import (InvalidPayload, RawEvent, attachment, canonical, epoch_to_datetime, meta_entries,
+                                      optional, require)
 
 IGNORED_EVENTS = ("delivery", "read", "reaction", "optin", "referral", "account_linking", "message_edit",
                   "policy_enforcement", "standby", "pass_thread_control", "take_thread_control")
 
 
 def normalize_meta(raw: RawEvent, source: str, expected_object: str) -> list[dict]:
-    payload = parse_json(source, raw.body)
-    if not isinstance(payload, dict):
-        raise InvalidPayload(source, "body is not a JSON object")
-    if require(source, payload, "object", str, "body") != expected_object:
-        raise InvalidPayload(source, f"object is not {expected_object}")
     out = []
-    for e, entry in enumerate(require(source, payload, "entry", list, "body")):
+    for e, entry in enumerate(meta_entries(source, raw.body, expected_object)):
         for m, event in enumerate(optional(source, entry, "messaging", list, f"entry[{e}]") or []):
             converted = _event(raw, source, event, f"entry[{e}].messaging[{m}]")
             if converted is not None:

@@ -98,10 +98,9 @@ def format_outbound(message: dict, customer_last_message_at: datetime | None = N
     channel = message["channel"]
     source = message.get("metadata", {}).get("source") or DEFAULT_SOURCE[channel]
     context = {**message, "customer_last_message_at": customer_last_message_at}
+    # By channel, not source: WhatsApp through Twilio keeps WhatsApp's limits and window.
     formatter = {"SMS": _sms, "WHATSAPP": _whatsapp, "MESSENGER": _messenger, "INSTAGRAM": _instagram,
                  "EMAIL": _email, "WEBCHAT": _webchat}[channel]
-    if channel == "WHATSAPP" and source == "twilio":
-        formatter = _whatsapp  # WhatsApp through Twilio keeps WhatsApp's limits and window
     return source, formatter(context, now)
 
 

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from connectors.channels.base import (InvalidPayload, RawEvent, attachment, canonical, epoch_to_datetime, optional,
-                                      parse_json, require)
+                                      parse_json_object, require)
 
 SOURCE = "webchat"
 SIGNALS = {"typing", "read", "opened", "closed"}
@@ -18,9 +18,7 @@ MAX_TEXT = 10_000
 
 
 def normalize(raw: RawEvent) -> list[dict]:
-    payload = parse_json(SOURCE, raw.body)
-    if not isinstance(payload, dict):
-        raise InvalidPayload(SOURCE, "body is not a JSON object")
+    payload = parse_json_object(SOURCE, raw.body)
     kind = require(SOURCE, payload, "type", str, "body")
     if kind in SIGNALS:
         return []

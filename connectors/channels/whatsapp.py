@@ -8,8 +8,8 @@ customer messages and are ignored.
 
 from __future__ import annotations
 
-from connectors.channels.base import (InvalidPayload, RawEvent, attachment, canonical, epoch_to_datetime, optional,
-                                      parse_json, require)
+from connectors.channels.base import (InvalidPayload, RawEvent, attachment, canonical, epoch_to_datetime, meta_entries,
+                                      optional, require)
 
 SOURCE = "whatsapp"
 MEDIA = ("image", "audio", "video", "document", "sticker")
@@ -17,13 +17,8 @@ IGNORED_TYPES = {"reaction", "unsupported", "system", "ephemeral", "request_welc
 
 
 def normalize(raw: RawEvent) -> list[dict]:
-    payload = parse_json(SOURCE, raw.body)
-    if not isinstance(payload, dict):
-        raise InvalidPayload(SOURCE, "body is not a JSON object")
-    if require(SOURCE, payload, "object", str, "body") != "whatsapp_business_account":
-        raise InvalidPayload(SOURCE, "object is not whatsapp_business_account")
     out: list[dict] = []
-    for e, entry in enumerate(require(SOURCE, payload, "entry", list, "body")):
+    for e, entry in enumerate(meta_entries(SOURCE, raw.body, "whatsapp_business_account")):
         for c, change in enumerate(require(SOURCE, entry, "changes", list, f"entry[{e}]")):
             where = f"entry[{e}].changes[{c}]"
             if optional(SOURCE, change, "field", str, where) not in (None, "messages"):
