@@ -110,8 +110,8 @@ def conversations_of(settings: Settings, run: str, codec: AvroCodec) -> dict[str
     for value in read_topic(settings, "conversation.log"):
         record = codec.decode(value)
         turns[record["conversation_id"]].append(record)
-    inbound = {codec.decode(v)["conversation_id"]: codec.decode(v) for v in read_topic(settings, "conversation.inbound")}
-    mine = {c for c, m in inbound.items() if run in m["channel_message_id"]}
+    inbound = [codec.decode(v) for v in read_topic(settings, "conversation.inbound")]
+    mine = {m["conversation_id"] for m in inbound if run in m["channel_message_id"]}
     # A conversation lives on one partition: the log's order is the conversation's order (replays deduplicated).
     return {c: list({t["turn_id"]: t for t in turns[c]}.values()) for c in mine}
 

@@ -24,6 +24,7 @@ from schemas.codec import AvroCodec
 from schemas.topics import CATALOG
 from tests.bench.plots import bar_chart
 from tests.integration.streams.workers import stop_worker
+from tests.kafka_reading import end_offsets
 
 DESCRIPTION = "raw events/s through the normalizing agent on the real broker, per source"
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "channels"
@@ -55,17 +56,9 @@ def raw_body(source: str, tag: str, i: int) -> bytes:
     return json.dumps(payload).encode()
 
 
-def _end_offsets(settings, topic: str) -> dict[int, int]:
-    consumer = make_consumer(settings, group_id=f"bench-offsets-{uuid.uuid4().hex}")
-    meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    offsets = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
-    consumer.close()
-    return offsets
-
-
 def _measure(settings, source: str, n: int, worker: subprocess.Popen, timeout_s: float = 300) -> float:
     tag = uuid.uuid4().hex[:10]
-    start_offsets = _end_offsets(settings, "conversation.inbound")
+    start_offsets = end_offsets(settings, "conversation.inbound")
     consumer = make_consumer(settings, group_id=f"bench-read-{tag}")
     consumer.assign([TopicPartition("conversation.inbound", p, o) for p, o in start_offsets.items()])
     bodies = [raw_body(source, tag, i) for i in range(n)]

@@ -29,7 +29,7 @@ def start_gateway(env: dict, tmp_path: Path, name: str) -> tuple[subprocess.Pope
     port = free_port()
     log = open(tmp_path / f"{name}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "gateway", "--port", str(port)],
-                            env={**env, **SECRETS, "CENTRALITA_PUBLIC_BASE_URL": f"https://hooks.example.com"},
+                            env={**env, **SECRETS, "CENTRALITA_PUBLIC_BASE_URL": "https://hooks.example.com"},
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

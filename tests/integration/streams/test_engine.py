@@ -13,10 +13,10 @@ from pathlib import Path
 
 import requests
 
-from infra.kafka_clients import make_consumer, make_producer
+from infra.kafka_clients import make_producer
 from schemas.codec import AvroCodec
 from streams.audit import audit
-from streams.ids import derive_id, message_id
+from streams.ids import message_id
 from tests.integration.streams.workers import start_worker, stop_worker
 
 CODEC = AvroCodec()

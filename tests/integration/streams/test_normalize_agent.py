@@ -14,6 +14,7 @@ from infra.kafka_clients import make_consumer, make_producer
 from infra.processes import free_port
 from schemas.codec import AvroCodec
 from tests.integration.streams.workers import stop_worker
+from tests.kafka_reading import end_offsets
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "channels"
 CODEC = AvroCodec()
@@ -41,30 +42,10 @@ def consume_new(kafka, topic: str, start: dict, predicate, expect: int, timeout_
     return got
 
 
-def end_offsets(kafka, topic: str) -> dict[int, int]:
-    from confluent_kafka import TopicPartition
-
-    from confluent_kafka import KafkaException
-
-    consumer = make_consumer(kafka.settings, group_id=f"offsets-{uuid.uuid4().hex}")
-    meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:  # a new topic's leaders may still be settling
-                return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-    finally:
-        consumer.close()
-
-
 def test_raw_events_become_canonical_once_and_invalid_ones_are_dead_lettered(kafka, tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
-    inbound_start = end_offsets(kafka, "conversation.inbound")
-    dlq_start = end_offsets(kafka, "channel.webchat.inbound.raw.dlq")
+    inbound_start = end_offsets(kafka.settings, "conversation.inbound")
+    dlq_start = end_offsets(kafka.settings, "channel.webchat.inbound.raw.dlq")
     producer = make_producer(kafka.settings)
     sent_ids = []
     for i in range(5):  # one conversation, in order
