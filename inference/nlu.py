@@ -10,17 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+from inference.entities import Entity
+
 INTENTS = ("greeting", "goodbye", "thanks", "order_status", "cancel_order", "return_request", "refund_status",
            "delivery_problem", "change_address", "billing_question", "payment_failed", "account_access",
            "product_question", "complaint", "human_agent", "privacy_request")
-
-
-@dataclass(frozen=True)
-class Entity:
-    label: str  # order_number, tracking_number, amount, date, email, phone
-    value: str
-    start: int
-    end: int
 
 
 @dataclass(frozen=True)

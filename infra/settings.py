@@ -58,6 +58,23 @@ class Settings(BaseSettings):
     relay_secret: SecretStr = Field(SecretStr(""), description="HMAC shared secret of the web chat widget and email relay.")
     public_base_url: str = Field("", description="Public URL of the gateway as providers call it (Twilio signs the full URL).")
 
+    # -- Triton Inference Server and the inference client --
+    triton_http_port: int = Field(8000, description="Local Triton's HTTP port on 127.0.0.1 (health, model control).")
+    triton_grpc_port: int = Field(8001, description="Local Triton's gRPC port on 127.0.0.1 (inference).")
+    triton_metrics_port: int = Field(8002, description="Local Triton's Prometheus metrics port on 127.0.0.1.")
+    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC address the inference client calls.")
+    triton_model_repository: Path = Field(PROJECT_ROOT / "triton_models", description="Model repository Triton serves and `train` writes to.")
+    triton_config_name: str = Field("", description="Triton --model-config-name: empty for config.pbtxt (CPU), `gpu` for configs/gpu.pbtxt.")
+    triton_start_timeout_s: float = Field(120.0, description="How long `stack up` waits for Triton to load the models.")
+    nlu_backend: str = Field("triton", description="What the engine asks: `triton` (the client below) or `rules` (the rule-based stand-in).")
+    nlu_timeout_s: float = Field(0.5, description="Deadline of one inference call to Triton (per attempt).")
+    nlu_attempts: int = Field(2, description="Attempts per inference call before the fallback answers.")
+    nlu_max_batch: int = Field(64, description="Client micro-batching: most texts sent to Triton in one request.")
+    nlu_max_wait_s: float = Field(0.003, description="Client micro-batching: longest a text waits for others to join its request.")
+    nlu_breaker_failures: int = Field(5, description="Consecutive failed calls that open the circuit breaker.")
+    nlu_breaker_reset_s: float = Field(10.0, description="How long the breaker stays open before one trial call.")
+    canary_share: float = Field(0.1, description="Share of conversations a new model version gets when `train` makes it the canary.")
+
     # -- Salesforce (the CRM sink, and the local emulator that stands in for an org) --
     sf_host: str = Field("http://127.0.0.1:8085", description="Salesforce instance URL (the emulator locally).")
     sf_login_url: str = Field("http://127.0.0.1:8085", description="Where OAuth tokens are requested.")
