@@ -135,7 +135,14 @@ class TritonNlu:
         asyncio.get_running_loop().create_task(self._answer(version, pending))
 
     async def _answer(self, version: int, pending: _Pending) -> None:
-        results = await self.infer(pending.texts, version)
+        """Resolve every caller's future, whatever happens: a caller must never wait forever."""
+        try:
+            results = await self.infer(pending.texts, version)
+        except Exception as error:  # noqa: BLE001 - a bug here must degrade to the fallback, not hang the engine
+            log.exception("inference client failed (%s); routing %d texts as not understood", type(error).__name__,
+                          len(pending.texts))
+            FALLBACKS.labels("client_error").inc(len(pending.texts))
+            results = [NluResult.not_understood() for _ in pending.texts]
         for future, result in zip(pending.futures, results):
             if not future.done():
                 future.set_result(result)

@@ -36,7 +36,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"[A-Z]{0,4}-?\d{4,12}(?:-[A-Z]{2})?\b|\b(?:PED|ORD|PO)-?\d{4,12}\b", re.IGNORECASE)),
     ("amount", re.compile(r"(?:[€$£]\s?\d{1,7}(?:[.,]\d{1,2})?|\b\d{1,7}(?:[.,]\d{1,2})?\s?(?:€|\$|£|eur\b|euros?\b|usd\b|dollars?\b|d[oó]lares\b))",
                           re.IGNORECASE)),
-    ("date", re.compile(rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[/.-]\d{{1,2}}(?:[/.-]\d{{2,4}})?|\d{{1,2}} de (?:{MONTHS})(?: de \d{{4}})?|"
+    ("date", re.compile(rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|(?<![\d.])\d{{1,2}}[/.-]\d{{1,2}}(?:[/.-]\d{{2,4}})?(?![\d.]\d)|\d{{1,2}} de (?:{MONTHS})(?: de \d{{4}})?|"
                         rf"(?:{MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?(?:{MONTHS}))\b",
                         re.IGNORECASE)),
 ]

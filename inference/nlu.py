@@ -8,9 +8,12 @@ returns `NluResult.not_understood()`, so the conversation is routed as not under
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from inference.entities import Entity
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
 
 INTENTS = ("greeting", "goodbye", "thanks", "order_status", "cancel_order", "return_request", "refund_status",
            "delivery_problem", "change_address", "billing_question", "payment_failed", "account_access",
@@ -34,3 +37,16 @@ class NluResult:
 
 class Nlu(Protocol):
     async def classify_batch(self, texts: Sequence[str], conversation_ids: Sequence[str]) -> list[NluResult]: ...
+
+
+def nlu_from_settings(settings: "Settings") -> Nlu:
+    """What the engine asks, by CENTRALITA_NLU_BACKEND: `triton` (the client) or `rules` (the stand-in)."""
+    if settings.nlu_backend == "triton":
+        from inference.client import TritonNlu
+
+        return TritonNlu.from_settings(settings)
+    if settings.nlu_backend == "rules":
+        from inference.rules import RuleBasedNlu
+
+        return RuleBasedNlu()
+    raise ValueError(f"CENTRALITA_NLU_BACKEND must be triton or rules, not {settings.nlu_backend!r}")

@@ -1,15 +1,18 @@
-"""RuleBasedNlu: the stand-in for Triton until the inference issue lands. Keyword patterns per intent in
-Spanish and English (accents optional, common typos and abbreviations), a small sentiment lexicon, regex
-entities and a stopword language guess. Deterministic and fast; not a model, and named so.
+"""RuleBasedNlu: keyword patterns per intent in Spanish and English, with the served sentiment and entity
+code and a stopword language guess. Deterministic, fast and needs no server: the engine uses it with
+`CENTRALITA_NLU_BACKEND=rules` (a laptop without Triton, or a degraded mode an operator chooses).
+Not a model, and named so; production uses Triton (`inference.client.TritonNlu`).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Sequence
 
-from inference.nlu import Entity, NluResult
+from inference.entities import entities_of
+from inference.nlu import NluResult
+from inference.sentiment import sentiment_of
+from inference.text import strip_accents
 
 VERSION = "rules-1"
 
@@ -40,26 +43,9 @@ PATTERNS: dict[str, list[str]] = {
     "greeting": [r"^\s*(hola|buenas|buenos dias|buenas tardes|hey|hi|hello|good (morning|afternoon))\b"],
 }
 PRIORITY = list(PATTERNS)  # earlier intents win ties: a complaint about a refund is a complaint
-NEGATIVE = {"fatal", "pesimo", "horrible", "vergonzoso", "indignado", "indignada", "enfadado", "harto", "harta", "estafa",
-            "terrible", "awful", "angry", "worst", "scam", "unacceptable", "disgusting", "furious", "hate", "nunca", "never",
-            "mal", "bad", "roto", "broken", "damaged", "queja", "complaint"}
-POSITIVE = {"gracias", "genial", "perfecto", "excelente", "thanks", "great", "perfect", "excellent", "love", "encanta", "bien", "good"}
 ES_WORDS = {"el", "la", "de", "que", "mi", "pedido", "no", "es", "por", "con", "para", "una", "hola", "quiero", "donde", "gracias", "esta", "llegado"}
 EN_WORDS = {"the", "my", "is", "and", "to", "of", "order", "i", "you", "want", "where", "hi", "hello", "thanks", "please", "with", "not"}
-ENTITY_PATTERNS = [
-    ("email", re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
-    ("tracking_number", re.compile(r"\b(1Z[0-9A-Z]{16}|[A-Z]{2}\d{9}[A-Z]{2})\b")),
-    ("order_number", re.compile(r"(?:(?<=pedido )|(?<=order )|(?<=#))[A-Z]{0,3}-?\d{4,10}(?:-[A-Z]{2})?\b", re.IGNORECASE)),
-    ("amount", re.compile(r"(?:€\s?\d+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?\s?(?:€|eur|euros|\$|usd|dollars))", re.IGNORECASE)),
-    ("date", re.compile(r"\b(\d{1,2}[/-]\d{1,2}[/-]\d{2,4}|\d{4}-\d{2}-\d{2})\b")),
-    ("phone", re.compile(r"(?<!\d)(?:\+\d{1,3}[\s-]?)?(?:\d[\s-]?){9,12}(?!\d)")),
-]
 _COMPILED = {intent: [re.compile(p) for p in patterns] for intent, patterns in PATTERNS.items()}
-
-
-def fold(text: str) -> str:
-    """Lowercase without accents, so 'dónde' and 'donde' match alike."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 
 def language_of(folded_words: list[str]) -> str | None:
@@ -70,39 +56,20 @@ def language_of(folded_words: list[str]) -> str | None:
     return "es" if es >= en else "en"
 
 
-def entities_of(text: str) -> tuple[Entity, ...]:
-    found: list[Entity] = []
-    taken: list[tuple[int, int]] = []
-    for label, pattern in ENTITY_PATTERNS:
-        for match in pattern.finditer(text):
-            span = match.span()
-            if any(span[0] < end and start < span[1] for start, end in taken):
-                continue
-            value = match.group(0).strip()
-            if label == "phone":
-                value = re.sub(r"[\s-]", "", value)
-            taken.append(span)
-            found.append(Entity(label, value, span[0], span[1]))
-    return tuple(sorted(found, key=lambda e: e.start))
-
-
 def classify(text: str) -> NluResult:
-    folded = fold(text or "")
+    folded = strip_accents((text or "").lower())
     words = re.findall(r"\w+", folded)
     language = language_of(words)
     hits = {intent: sum(1 for p in patterns if p.search(folded)) for intent, patterns in _COMPILED.items()}
     hits = {i: n for i, n in hits.items() if n}
-    negative = sum(w in NEGATIVE for w in words)
-    positive = sum(w in POSITIVE for w in words)
-    score = 0.0 if not words else max(-1.0, min(1.0, (positive - negative) / max(3, len(words) / 4)))
-    sentiment = "negative" if score <= -0.3 else "positive" if score >= 0.3 else "neutral"
+    mood = sentiment_of(text or "")
+    found = entities_of(text or "")
     if not hits:
-        return NluResult(None, 0.0, sentiment, round(score, 3), language, entities_of(text or ""), VERSION)
+        return NluResult(None, 0.0, mood.label, mood.score, language, found, VERSION)
     intent = min(hits, key=lambda i: (-hits[i], PRIORITY.index(i)))
     rivals = len(hits) - 1
     confidence = min(0.97, 0.7 + 0.12 * hits[intent] - 0.08 * rivals)
-    return NluResult(intent, round(max(0.35, confidence), 3), sentiment, round(score, 3), language,
-                     entities_of(text or ""), VERSION)
+    return NluResult(intent, round(max(0.35, confidence), 3), mood.label, mood.score, language, found, VERSION)
 
 
 class RuleBasedNlu:

@@ -312,5 +312,12 @@ def bench(name: str | None, list_: bool, quick: bool) -> None:
     click.echo(json.dumps(module.run(quick=quick), indent=2))
 
 
+from inference.cli import classify, models, train  # noqa: E402  (registered after the group exists)
+
+main.add_command(train)
+main.add_command(models)
+main.add_command(classify)
+
+
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """The local stack: the real components Centralita runs against, brought up and down together.
 
-Today: the Kafka broker and the Salesforce emulator; Triton joins as its issue lands. Components
+The Kafka broker, the Salesforce emulator and Triton Inference Server. Components
 start in order and stop in reverse order, so a consumer never outlives what it depends on.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from inference.triton_server import TritonServer
 from infra.kafka_broker import KafkaBroker
 from infra.salesforce_emulator import SalesforceEmulator
 from infra.settings import Settings
@@ -30,7 +31,8 @@ class Stack:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Stack":
-        return cls(components=(KafkaBroker.from_settings(settings), SalesforceEmulator.from_settings(settings)))
+        return cls(components=(KafkaBroker.from_settings(settings), SalesforceEmulator.from_settings(settings),
+                               TritonServer.from_settings(settings)))
 
     def up(self) -> list[str]:
         return [component.start() for component in self.components]

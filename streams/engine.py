@@ -18,8 +18,7 @@ from typing import Callable
 
 from prometheus_client import Counter, Histogram
 
-from inference.nlu import Nlu, NluResult
-from inference.rules import RuleBasedNlu
+from inference.nlu import Nlu, NluResult, nlu_from_settings
 from infra.settings import get_settings
 from schemas.codec import AvroCodec
 from schemas.faust_codec import codec_for, to_plain
@@ -36,7 +35,7 @@ settings = get_settings()
 codec = AvroCodec()
 policy_file = PolicyFile(settings.routing_policy_file) if settings.routing_policy_file else PolicyFile()
 kb = KnowledgeBase.load()
-nlu: Nlu = RuleBasedNlu()  # the Triton client replaces this stand-in when the inference issue lands
+nlu: Nlu = nlu_from_settings(settings)  # Triton by default; CENTRALITA_NLU_BACKEND=rules for the stand-in
 
 MESSAGES = Counter("centralita_engine_messages_total", "Inbound messages handled", ["channel", "intent", "route"])
 ESCALATIONS = Counter("centralita_engine_escalations_total", "Conversations handed to a human", ["channel", "reason"])
@@ -115,7 +114,8 @@ async def conversation_engine(stream):
         if not fresh:
             continue
         try:
-            results = await nlu.classify_batch([m.text for m in fresh], [m.conversation_id for m in fresh])
+            results = await asyncio.wait_for(nlu.classify_batch([m.text for m in fresh], [m.conversation_id for m in fresh]),
+                                             settings.nlu_timeout_s * settings.nlu_attempts + 1.0)
         except Exception as exc:  # noqa: BLE001 - inference down: route as not understood, never stall
             log.warning("inference failed (%s): routing %d messages as not understood", type(exc).__name__, len(fresh))
             results = [NluResult.not_understood() for _ in fresh]

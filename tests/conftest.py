@@ -1,5 +1,6 @@
 """Shared fixtures. The real Kafka broker is started once per test session (or taken from
-CENTRALITA_TEST_KAFKA_BOOTSTRAP) and the catalog's topics are created on it."""
+CENTRALITA_TEST_KAFKA_BOOTSTRAP) and the catalog's topics are created on it; the real Triton server and the
+Salesforce emulator are started once per session when a test asks for them."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from typing import Iterator
 
 import pytest
 
+from inference.triton_server import TritonServer
 from infra.kafka_broker import KafkaBroker
 from infra.kafka_clients import make_admin
 from infra.processes import free_port
 from infra.salesforce_emulator import SalesforceEmulator
-from infra.settings import Settings
+from infra.settings import PROJECT_ROOT, Settings
 from infra.topic_admin import create_topics
 from schemas.topics import CATALOG
 
@@ -110,6 +112,38 @@ def salesforce(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SalesforceF
         yield SalesforceForTests(emulator.url, emulator, private)
     finally:
         emulator.stop()
+
+
+@dataclass(frozen=True)
+class TritonForTests:
+    """The real Triton server of the test session, serving the checkout's `triton_models/`."""
+
+    server: TritonServer
+
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess (worker, CLI) that must use this server."""
+        return {**os.environ, **self.settings_env()}
+
+    def settings_env(self) -> dict[str, str]:
+        return {"CENTRALITA_TRITON_URL": self.server.grpc_address, "CENTRALITA_TRITON_HTTP_PORT": str(self.server.http_port),
+                "CENTRALITA_TRITON_GRPC_PORT": str(self.server.grpc_port),
+                "CENTRALITA_TRITON_METRICS_PORT": str(self.server.metrics_port)}
+
+
+def start_triton(state: Path, repository: Path) -> TritonServer:
+    server = TritonServer(http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(), repository=repository,
+                          state_dir=state, cache_dir=Settings().cache_dir)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonForTests]:
+    server = start_triton(Path(tmp_path_factory.mktemp("triton")), PROJECT_ROOT / "triton_models")
+    try:
+        yield TritonForTests(server)
+    finally:
+        server.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -60,10 +60,10 @@ def records_of(kafka, topic: str, conversations: set[str]) -> list[dict]:
     return out
 
 
-def test_a_conversation_answered_escalated_silenced_and_closed(kafka, tmp_path: Path) -> None:
+def test_a_conversation_answered_escalated_silenced_and_closed(kafka, triton, tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
     conv = f"conv-flow-{tag}"
-    worker = start_worker(kafka, tmp_path, f"it-engine-{tag}")
+    worker = start_worker(kafka, tmp_path, f"it-engine-{tag}", triton.settings_env())
     producer = make_producer(kafka.settings)
     try:
         for i, text in enumerate(["Hola, ¿dónde está mi pedido 4711-ES?", "quiero hablar con una persona", "¿hola? ¿alguien?"]):
@@ -105,6 +105,7 @@ def test_a_conversation_answered_escalated_silenced_and_closed(kafka, tmp_path: 
     for name in ("centralita_engine_reply_latency_seconds_bucket", 'centralita_engine_escalations_total{channel="WHATSAPP",reason="human_request"}',
                  "centralita_engine_intent_confidence_bucket", 'centralita_engine_messages_total{channel="WHATSAPP",intent="order_status",route="answer"}'):
         assert name in metrics, name
+    assert 'centralita_nlu_predictions_total{intent="order_status",model_version="intent-1"}' in metrics  # Triton answered
     assert "34600" not in metrics and "4711" not in metrics  # no personal data in labels
 
 
@@ -112,7 +113,7 @@ SCRIPT = ["hola", "¿dónde está mi pedido 4711?", "asdf", "gracias", "quiero c
           "mi tarjeta rechazada", "quiero hablar con una persona", "¿hola?", "sigo esperando", "gracias"]
 
 
-def test_sigkill_mid_stream_keeps_exactly_once_effects_and_session_state(kafka, tmp_path: Path) -> None:
+def test_sigkill_mid_stream_keeps_exactly_once_effects_and_session_state(kafka, triton, tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
     conversations = [f"conv-kill-{tag}-{c}" for c in range(24)]
     total = len(conversations) * len(SCRIPT)
@@ -129,7 +130,7 @@ def test_sigkill_mid_stream_keeps_exactly_once_effects_and_session_state(kafka, 
                 return
 
     feeder = threading.Thread(target=customers, daemon=True)
-    worker = start_worker(kafka, tmp_path, app_id)
+    worker = start_worker(kafka, tmp_path, app_id, triton.settings_env())
     feeder.start()
     kills = 0
     try:
@@ -138,7 +139,7 @@ def test_sigkill_mid_stream_keeps_exactly_once_effects_and_session_state(kafka, 
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
             kills += 1
-            worker = start_worker(kafka, tmp_path, app_id)
+            worker = start_worker(kafka, tmp_path, app_id, triton.settings_env())
         feeder.join(60)
         wait_processed(kafka, set(conversations), total, 180, worker)
     finally:

@@ -1,0 +1,75 @@
+"""The shipped intent model (the stable version in triton_models/) on utterances written for this test, none
+of them in the training seeds, and the save/load round trip."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.intent_model import Featurizer, IntentModel, read_concepts
+from inference.model_repository import ModelRepository
+from inference.releases import Releases
+from inference.training import fit_intent, fit_language, head
+from inference.training_data import Example, read_seeds, DATA_DIR
+
+REPOSITORY = ModelRepository()
+
+
+@pytest.fixture(scope="module")
+def model() -> IntentModel:
+    return IntentModel.load(REPOSITORY.version_dir("intent", Releases(REPOSITORY).get("intent").stable))
+
+
+UNSEEN = [
+    ("oye y mi paquete q no se nada de el", "order_status", "es"),
+    ("kiero anular la compra q hice antes de ayer", "cancel_order", "es"),
+    ("me llego el movil con la pantalla rota", "delivery_problem", "es"),
+    ("necesito hablar con alguien de carne y hueso", "human_agent", "es"),
+    ("no me dejan meter la tarjeta, da error todo el rato", "payment_failed", "es"),
+    ("quiero que borreis todo lo que teneis sobre mi", "privacy_request", "es"),
+    ("yo i still havent got my refund for the returned shoes", "refund_status", "en"),
+    ("can u send me a return label for the jacket", "return_request", "en"),
+    ("i moved house, pls update the delivery address", "change_address", "en"),
+    ("i was billed 2x this month??", "billing_question", "en"),
+    ("locked out of my acount, password reset not working", "account_access", "en"),
+    ("does the hoodie come in XL", "product_question", "en"),
+]
+
+
+@pytest.mark.parametrize("text, intent, language", UNSEEN)
+def test_unseen_utterances(model: IntentModel, text: str, intent: str, language: str) -> None:
+    [prediction] = model.predict([text])
+    assert (prediction.intent, prediction.language) == (intent, language)
+    assert 0.0 < prediction.confidence <= 1.0
+
+
+def test_unseen_utterances_are_not_training_seeds() -> None:
+    seeds = {text.lower() for lang in ("es", "en") for _, text in read_seeds(DATA_DIR / f"intents_{lang}.txt", lang)}
+    assert not seeds & {text for text, _, _ in UNSEEN}
+
+
+def test_text_without_letters_has_no_intent_and_other_languages_are_und(model: IntentModel) -> None:
+    empty, emoji, german, french = model.predict(["", "🙂🙂🙂", "Ich möchte meine Bestellung stornieren bitte",
+                                                   "Bonjour, je voudrais parler à quelqu'un"])
+    assert (empty.intent, empty.confidence, empty.language) == (None, 0.0, None)
+    assert (emoji.intent, emoji.language) == (None, None)
+    assert (german.intent, german.language) == (None, "und") and (french.intent, french.language) == (None, "und")
+
+
+def test_probabilities_are_a_distribution(model: IntentModel) -> None:
+    probs = model.probabilities(["hola", "where is my order", "x" * 10_000])
+    assert probs.shape == (3, 16) and np.allclose(probs.sum(axis=1), 1.0)
+
+
+def test_save_and_load_give_the_same_predictions(tmp_path: Path) -> None:
+    examples = [Example(t, i, l, n) for n, (t, i, l) in enumerate([
+        ("hola buenas", "greeting", "es"), ("hello there", "greeting", "en"), ("quiero cancelar", "cancel_order", "es"),
+        ("cancel my order", "cancel_order", "en"), ("gracias", "thanks", "es"), ("thank you", "thanks", "en")])]
+    features = Featurizer(read_concepts())
+    model = IntentModel(head(fit_intent(features, examples)), head(fit_language(features, examples)), 0.8, features, {"note": "t"})
+    model.save(tmp_path)
+    loaded = IntentModel.load(tmp_path)
+    texts = ["hola, quiero cancelar", "thanks!", "buenas"]
+    assert [p.intent for p in loaded.predict(texts)] == [p.intent for p in model.predict(texts)]
+    assert np.allclose(loaded.probabilities(texts), model.probabilities(texts), atol=2e-3)  # half-precision weights on disk
+    assert loaded.metadata == {"note": "t"}
