@@ -55,21 +55,24 @@ def train() -> None:
               help="Share of conversations the new version gets as canary (default CENTRALITA_CANARY_SHARE).")
 def train_intent_cmd(data: Path | None, canary_share: float | None) -> None:
     """Train the intent model; the new version becomes the canary (or stable, if it is the first)."""
-    from inference.releases import Releases
+    from inference.releases import Release, Releases
     from inference.training import train_intent
     from inference.training_data import DatasetError, read_labeled
 
     repository = _repository()
+    releases = Releases(repository)
+    before = releases.get("intent") if repository.versions("intent") else None  # before the new folder exists
     try:
         labeled = read_labeled(data) if data else None
     except DatasetError as error:
         fail(str(error), code=2)
     with console.status("training the intent model") as status:
-        report = train_intent(repository, labeled, progress=lambda line: status.update(line) or console.log(line))
-    releases = Releases(repository)
+        try:
+            report = train_intent(repository, labeled, progress=lambda line: status.update(line) or console.log(line))
+        except DatasetError as error:
+            fail(str(error), code=2)
     share = get_settings().canary_share if canary_share is None else canary_share
-    release = releases.start_canary("intent", report.version, share) if repository.versions("intent") != [report.version] \
-        else releases.save("intent", releases.get("intent"))
+    release = releases.save("intent", Release(before.stable, report.version, share) if before else Release(report.version))
     test = report.metrics["test"]
     table = Table("held-out", "examples", "accuracy", "macro-F1")
     for language, m in test["per_language"].items():

@@ -30,6 +30,7 @@ N_FEATURES = 2**18
 WEIGHTS_FILE = "intent.npz"
 SETTINGS_FILE = "intent.json"
 UNKNOWN_LANGUAGE = "und"
+OUT_OF_SCOPE = "none"  # the class for small talk and keyboard mashes: answered as no intent
 
 _CHARS = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=N_FEATURES, alternate_sign=False, norm=None)
 _WORDS = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=N_FEATURES, alternate_sign=False, norm=None,
@@ -135,7 +136,8 @@ class IntentModel:
 
     def predict(self, texts: Sequence[str]) -> list[IntentPrediction]:
         """One prediction per text. Text without letters (empty, emoji only) has no intent and no language;
-        text in a language we do not serve gets language 'und' and no intent (routed as not understood)."""
+        text in a language we do not serve gets language 'und' and no intent, and so does text the model finds
+        out of scope (small talk, keyboard mashes): all are routed as not understood."""
         if not texts:
             return []
         matrix = self.features(texts)
@@ -151,7 +153,11 @@ class IntentModel:
                 predictions.append(IntentPrediction(None, 0.0, UNKNOWN_LANGUAGE))
                 continue
             best = int(p_intent.argmax())
-            predictions.append(IntentPrediction(self.intent.labels[best], round(float(p_intent[best]), 4), language))
+            label = self.intent.labels[best]
+            if label == OUT_OF_SCOPE:
+                predictions.append(IntentPrediction(None, 0.0, language))
+                continue
+            predictions.append(IntentPrediction(label, round(float(p_intent[best]), 4), language))
         return predictions
 
     def save(self, directory: Path) -> None:

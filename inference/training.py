@@ -23,8 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from inference.intent_model import UNKNOWN_LANGUAGE, Featurizer, IntentModel, LinearHead, read_concepts, softmax
 from inference.model_repository import ModelRepository
-from inference.nlu import INTENTS
-from inference.training_data import LANGUAGES, Example, other_language_texts, seed_examples, split_by_group
+from inference.training_data import LABELS, LANGUAGES, OUT_OF_SCOPE, DatasetError, Example, other_language_texts, seed_examples, split_by_group
 
 TRAIN_VARIANTS = 14
 EVAL_VARIANTS = 4
@@ -45,8 +44,10 @@ def fit_intent(features: Featurizer, examples: Sequence[Example]) -> LogisticReg
 
 
 def fit_language(features: Featurizer, examples: Sequence[Example]) -> LogisticRegression:
-    """es / en from the intent examples, 'und' from the other-language file (balanced classes)."""
+    """es / en from the intent examples (not the out-of-scope ones: 'ok' or 'asdf' have no language), 'und' from
+    the other-language file (balanced classes)."""
     others = other_language_texts()
+    examples = [e for e in examples if e.intent != OUT_OF_SCOPE]
     texts = [e.text for e in examples] + others
     labels = [e.language for e in examples] + [UNKNOWN_LANGUAGE] * len(others)
     classifier = LogisticRegression(C=10.0, max_iter=3000, class_weight="balanced")
@@ -95,15 +96,15 @@ def evaluate(model: IntentModel, examples: Sequence[Example]) -> dict:
         rows = [i for i, e in enumerate(examples) if e.language == language]
         per_language[language] = {"examples": len(rows), "accuracy": round(float(correct[rows].mean()), 4),
                                   "macro_f1": round(float(f1_score([truth[i] for i in rows], [predicted[i] for i in rows],
-                                                                   average="macro", labels=list(INTENTS))), 4)}
+                                                                   average="macro", labels=list(LABELS))), 4)}
     return {
         "examples": len(examples),
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
-        "macro_f1": round(float(f1_score(truth, predicted, average="macro", labels=list(INTENTS))), 4),
+        "macro_f1": round(float(f1_score(truth, predicted, average="macro", labels=list(LABELS))), 4),
         "expected_calibration_error": expected_calibration_error(confidence, correct),
         "language_accuracy": round(float(np.mean([p == e.language for p, e in zip(languages, examples)])), 4),
         "per_language": per_language,
-        "per_intent_f1": dict(zip(INTENTS, (round(float(f), 4) for f in f1_score(truth, predicted, average=None, labels=list(INTENTS))))),
+        "per_intent_f1": dict(zip(LABELS, (round(float(f), 4) for f in f1_score(truth, predicted, average=None, labels=list(LABELS))))),
     }
 
 
@@ -116,6 +117,9 @@ def train_intent(repository: ModelRepository, labeled: Sequence[Example] | None 
     if labeled is None:  # held-out seeds are scored on a few noisy variants, not the fourteen used in training
         test = _fewer_variants(test, EVAL_VARIANTS)
         calibration = _fewer_variants(calibration, EVAL_VARIANTS)
+    if not test or not calibration:
+        raise DatasetError("too few labeled examples to hold out calibration and test splits: "
+                           "give at least 3 examples per intent and language you train")
     progress(f"{len(train)} training, {len(calibration)} calibration, {len(test)} test examples")
     progress("fitting the evaluation model (train split)")
     features = Featurizer(read_concepts())
@@ -160,7 +164,8 @@ def model_card(version: int, metrics: dict) -> str:
     intents = "\n".join(f"| {intent} | {f1:.3f} |" for intent, f1 in test["per_intent_f1"].items())
     return f"""# intent, version {version}
 
-Customer-service intent (16 labels) with a calibrated confidence, and the language (es, en, und), for
+Customer-service intent (16 labels, plus `none` for out-of-scope text such as small talk and keyboard
+mashes, answered as no intent) with a calibrated confidence, and the language (es, en, und), for
 Spanish and English chat, SMS and email text. Linear model over hashed character and word n-grams
 (`inference/intent_model.py`); trained by `centralita train intent` (`inference/training.py`).
 

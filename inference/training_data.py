@@ -25,6 +25,9 @@ from inference.text import strip_accents
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LANGUAGES = ("es", "en")
+#: The model's extra class for what is none of the intents (small talk, keyboard mashes): predicted as no intent.
+OUT_OF_SCOPE = "none"
+LABELS = (*INTENTS, OUT_OF_SCOPE)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ def read_seeds(path: Path, language: str) -> list[tuple[str, str]]:
             continue
         if line.startswith("[") and line.endswith("]"):
             intent = line[1:-1]
-            if intent not in INTENTS:
+            if intent not in LABELS:
                 raise DatasetError(f"{path}:{number}: unknown intent {intent!r}")
             continue
         if intent is None:
@@ -142,6 +145,24 @@ def seed_examples(variants: int, seed: int = 7) -> list[Example]:
             for _ in range(variants):
                 examples.append(Example(noisy(fill(template, language, rng), language, rng), intent, language, group))
             group += 1
+    return examples + keyboard_mashes(variants * 20)
+
+
+def keyboard_mashes(count: int, seed: int = 5) -> list[Example]:
+    """Random letter runs ('asdf', 'qwerty kjh') as out-of-scope examples: customers send them, and a model
+    that never saw one would call them a confident greeting."""
+    rng = random.Random(seed)
+    rows = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
+    examples = []
+    for i in range(count):
+        words = []
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            row = rng.choice(rows)
+            start = rng.randrange(len(row) - 2)
+            word = row[start:start + rng.randint(3, 6)] if rng.random() < 0.6 else \
+                "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 8)))
+            words.append(word)
+        examples.append(Example(" ".join(words), OUT_OF_SCOPE, LANGUAGES[i % 2], -1 - i))
     return examples
 
 
@@ -161,9 +182,10 @@ def read_labeled(path: Path) -> list[Example]:
             row = json.loads(line)
         except json.JSONDecodeError as error:
             raise DatasetError(f"{path}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or row.get("intent") not in INTENTS \
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or row.get("intent") not in LABELS \
                 or row.get("language") not in LANGUAGES:
-            raise DatasetError(f"{path}:{number}: needs text (string), intent (one of {len(INTENTS)} labels), language (es|en)")
+            raise DatasetError(f"{path}:{number}: needs text (string), intent (one of {len(INTENTS)} labels or "
+                               f"{OUT_OF_SCOPE!r}), language (es|en)")
         examples.append(Example(row["text"], row["intent"], row["language"], number))
     if not examples:
         raise DatasetError(f"{path}: no labeled examples")
@@ -191,7 +213,11 @@ def split_by_group(examples: Iterable[Example], fractions: tuple[float, ...], se
         rng.shuffle(groups)
         start = 0
         for index, fraction in enumerate(fractions):
-            end = len(groups) if index == len(fractions) - 1 else start + round(fraction * len(groups))
+            share = round(fraction * len(groups))
+            later_parts = len(fractions) - index - 1
+            if len(groups) >= len(fractions):  # small strata still give every part a group
+                share = max(1, min(share, len(groups) - later_parts - start))
+            end = len(groups) if index == len(fractions) - 1 else start + share
             for group in groups[start:end]:
                 parts[index].extend(by_group[group])
             start = end

@@ -6,15 +6,45 @@ deterministic id and is deduplicated where it lands.
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
 
 from infra.settings import Settings, get_settings
 
 
-def create_app(settings: Settings) -> faust.App:
+class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
+    """Faust's Kafka consumer, except that everything the worker produced is delivered before it commits.
+
+    Faust sends agent outputs and table changelog records asynchronously and, unless it holds every output
+    until commit (`stream_publish_on_commit`, which would add the commit interval to every reply), may commit
+    an input's offset while the outputs it caused are still in the producer's buffer. A crash then loses
+    them: at-most-once. Flushing the producer first makes a commit imply delivery (at-least-once), which the
+    deterministic ids turn into exactly-once effects. One flush per commit, not per message.
+    """
+
+    async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        await self.app.producer.flush()
+        return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+
+
+class Transport(aiokafka_driver.Transport):
+    Consumer = FlushBeforeCommitConsumer
+
+
+class CentralitaApp(faust.App):
+    """faust.App with the consumer above."""
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)
+
+
+def create_app(settings: Settings) -> CentralitaApp:
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    return CentralitaApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store=settings.store,

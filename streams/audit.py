@@ -80,7 +80,9 @@ def audit(settings: Settings, conversations: set[str] | None = None) -> AuditRep
             if (topic, rid) in raw:
                 report.duplicates_seen += 1
                 if raw[(topic, rid)] != value:
-                    report.violations.append(f"{topic} {rid}: two different records with one id")
+                    first = codec.decode(raw[(topic, rid)])
+                    fields = sorted(k for k in record if record.get(k) != first.get(k))  # names only: values may be personal
+                    report.violations.append(f"{topic} {rid}: two different records with one id (fields {', '.join(fields)})")
                 continue
             raw[(topic, rid)] = value
             records[topic][rid] = record

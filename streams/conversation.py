@@ -8,6 +8,7 @@ byte for byte on a replay, so the session itself is never advanced twice.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +26,10 @@ RECENT_TURNS = 10
 # can have in flight between two offset commits (Faust commits every ~3 s); every session write carries them,
 # so more costs changelog bandwidth on every message.
 REMEMBERED_MESSAGES = 8
+# Digests of a session's last messages, kept after their effects are forgotten: a message redelivered after
+# more than REMEMBERED_MESSAGES newer ones (a commit delayed by a rebalance) is recognised and skipped
+# instead of being decided again against a newer session. 64 x 12 hex characters per session write.
+SEEN_MESSAGES = 64
 CSAT_ANSWER = re.compile(r"^\s*([1-5])\s*(/\s*5)?\s*[.!]?\s*$")
 
 
@@ -59,6 +64,7 @@ class Session(faust.Record, serializer="json"):
     recent_turns: list = []  # "customer: ..." / "bot: ..." lines, newest last
     metadata: dict = {}  # channel context for replies (email threading, subject, business address)
     handled_ids: list = []  # message ids whose effects are remembered, oldest first
+    seen: list = []  # digests (seen_digest) of the last SEEN_MESSAGES message ids handled, oldest first
     handled: dict = {}  # message id -> [[topic, key, schema, record], ...] as emitted
 
 
@@ -348,6 +354,15 @@ def _remember_context(session: Session, message: dict) -> None:
                             "business_address": message.get("recipient_id") or ""}
 
 
+def seen_digest(message_id: str) -> str:
+    return hashlib.blake2s(message_id.encode(), digest_size=6).hexdigest()
+
+
+def was_seen(session: Session, message_id: str) -> bool:
+    """True when this message was handled, even if its effects are no longer remembered."""
+    return seen_digest(message_id) in session.seen
+
+
 def remember(session: Session, message_id: str, emitted: list[list[Any]]) -> None:
     """Keep what a message produced, bounded, so a replay re-emits it instead of deciding again."""
     session.handled = {**session.handled, message_id: emitted}
@@ -355,3 +370,4 @@ def remember(session: Session, message_id: str, emitted: list[list[Any]]) -> Non
     while len(session.handled_ids) > REMEMBERED_MESSAGES:
         old = session.handled_ids.pop(0)
         session.handled.pop(old, None)
+    session.seen = (session.seen + [seen_digest(message_id)])[-SEEN_MESSAGES:]

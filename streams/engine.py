@@ -26,7 +26,7 @@ from schemas.records import HandoffEvent, InboundMessage, OutboundMessage
 from schemas.topics import CATALOG, topic as catalog_topic
 from streams.app import app
 from streams.conversation import Effect, Outcome, Session, close_if_idle, handle_agent_message, handle_handoff, \
-    handle_inbound, identity_of, identity_summary, remember
+    handle_inbound, identity_of, identity_summary, remember, was_seen
 from streams.knowledge_base import KnowledgeBase
 from streams.policy import Policy, PolicyFile
 
@@ -40,6 +40,7 @@ nlu: Nlu = nlu_from_settings(settings)  # Triton by default; CENTRALITA_NLU_BACK
 MESSAGES = Counter("centralita_engine_messages_total", "Inbound messages handled", ["channel", "intent", "route"])
 ESCALATIONS = Counter("centralita_engine_escalations_total", "Conversations handed to a human", ["channel", "reason"])
 REPLAYS = Counter("centralita_engine_replayed_messages_total", "Messages seen again after a crash (effects re-emitted)")
+SKIPPED = Counter("centralita_engine_redelivered_skipped_total", "Messages seen again long after they were handled (skipped)")
 SESSIONS_CLOSED = Counter("centralita_engine_sessions_closed_total", "Sessions closed", ["resolved_by"])
 REPEAT_CONTACTS = Counter("centralita_engine_repeat_contacts_total", "Sessions reopened within 24 h of closing")
 CSAT = Histogram("centralita_engine_csat_score", "Customer satisfaction answers (1..5)", buckets=(1, 2, 3, 4, 5))
@@ -109,6 +110,8 @@ async def conversation_engine(stream):
             session = sessions.get(message.conversation_id)
             if session is not None and message.message_id in session.handled:
                 await replay(session, message.message_id)
+            elif session is not None and was_seen(session, message.message_id):
+                SKIPPED.inc()  # handled long ago; its effects were delivered before any later message's
             else:
                 fresh.append(message)
         if not fresh:
@@ -131,6 +134,9 @@ async def handle_one(message: InboundMessage, result: NluResult, policy: Policy)
     if session is not None and message.message_id in session.handled:  # twice in one batch
         await replay(session, message.message_id)
         return
+    if session is not None and was_seen(session, message.message_id):
+        SKIPPED.inc()
+        return
     plain = to_plain(message)
     identity = identity_of(plain)
     stored = identities.get(identity) if identity and session is None else None
@@ -150,6 +156,9 @@ async def apply_event(conversation_id: str, event_id: str, decide: Callable[[Ses
         session = sessions.get(conversation_id)
         if session is not None and event_id in session.handled:
             await replay(session, event_id)
+            return None
+        if session is not None and was_seen(session, event_id):
+            SKIPPED.inc()
             return None
         outcome = decide(session)
         if outcome.session is not None and outcome.route != "none":

@@ -23,18 +23,12 @@ from infra.stack import Stack
 from infra.topic_admin import create_topics
 from schemas.topics import CATALOG
 from streams.ids import message_id
+from tests.bench.stats import percentile
 from tests.integration.streams.workers import stop_worker
 
 DESCRIPTION = "end-to-end msg/s and p50/p99 latency, raw topic to outbound topic, one worker, several offered loads"
 TEXTS = ["hola, ¿dónde está mi pedido 4711?", "quiero cancelar mi pedido 5521", "can I change the delivery address?",
          "no me ha llegado el reembolso", "gracias", "my card payment failed", "¿cuándo llega?"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 class Replies:

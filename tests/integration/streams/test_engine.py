@@ -17,7 +17,7 @@ from infra.kafka_clients import make_producer
 from schemas.codec import AvroCodec
 from streams.audit import audit
 from streams.ids import message_id
-from tests.integration.streams.workers import start_worker, stop_worker
+from tests.integration.streams.workers import start_worker, stop_worker, wait_ready
 
 CODEC = AvroCodec()
 
@@ -135,7 +135,8 @@ def test_sigkill_mid_stream_keeps_exactly_once_effects_and_session_state(kafka, 
     kills = 0
     try:
         for _ in range(3):
-            time.sleep(random.uniform(1.5, 3.0))
+            wait_ready(worker)  # killed mid-stream: while it consumes, not before it has joined
+            time.sleep(random.uniform(0.5, 2.0))
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
             kills += 1

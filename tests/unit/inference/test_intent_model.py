@@ -56,9 +56,14 @@ def test_text_without_letters_has_no_intent_and_other_languages_are_und(model: I
     assert (german.intent, german.language) == (None, "und") and (french.intent, french.language) == (None, "und")
 
 
+def test_keyboard_mashes_and_small_talk_have_no_intent(model: IntentModel) -> None:
+    predictions = model.predict(["asdf", "hmm qwerty", "jkjkjk lkj", "tell me a joke about cats", "¿quién ganará la liga?"])
+    assert [p.intent for p in predictions] == [None] * 5
+
+
 def test_probabilities_are_a_distribution(model: IntentModel) -> None:
     probs = model.probabilities(["hola", "where is my order", "x" * 10_000])
-    assert probs.shape == (3, 16) and np.allclose(probs.sum(axis=1), 1.0)
+    assert probs.shape == (3, 17) and np.allclose(probs.sum(axis=1), 1.0)
 
 
 def test_save_and_load_give_the_same_predictions(tmp_path: Path) -> None:

@@ -141,3 +141,16 @@ def test_verified_customer_switching_channel_continues_session_and_case() -> Non
     assert by_topic(late, "conversation.session")[0]["type"] == "OPENED" and late.session.case_id is None
     webchat = {**msg(3, "hola", channel="WEBCHAT"), "source": "webchat", "sender_id": "visitor-1"}
     assert identity_of(webchat) is None
+
+
+def test_a_message_is_remembered_for_replay_then_only_recognised() -> None:
+    from streams.conversation import REMEMBERED_MESSAGES, SEEN_MESSAGES, Session, remember, was_seen
+
+    session = Session(conversation_id="c", channel="SMS", source="twilio", sender_id="s")
+    ids = [f"msg-{i}" for i in range(SEEN_MESSAGES + 5)]
+    for message_id in ids:
+        remember(session, message_id, [["conversation.outbound", "c", "x"]])
+    assert list(session.handled) == ids[-REMEMBERED_MESSAGES:]  # effects kept for the newest few
+    assert all(was_seen(session, m) for m in ids[-SEEN_MESSAGES:])  # older ones still recognised, then skipped
+    assert not was_seen(session, ids[0]) and not was_seen(session, "msg-new")
+    assert len(session.seen) == SEEN_MESSAGES
