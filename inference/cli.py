@@ -56,7 +56,7 @@ def train() -> None:
 def train_intent_cmd(data: Path | None, canary_share: float | None) -> None:
     """Train the intent model; the new version becomes the canary (or stable, if it is the first)."""
     from inference.releases import Release, Releases
-    from inference.training import train_intent
+    from inference.training import share_text, train_intent
     from inference.training_data import DatasetError, read_labeled
 
     repository = _repository()
@@ -76,7 +76,7 @@ def train_intent_cmd(data: Path | None, canary_share: float | None) -> None:
     test = report.metrics["test"]
     table = Table("held-out", "examples", "accuracy", "macro-F1")
     for language, m in test["per_language"].items():
-        table.add_row(language, str(m["examples"]), f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}")
+        table.add_row(language, str(m["examples"]), share_text(m["accuracy"]), share_text(m["macro_f1"]))
     table.add_row("all", str(test["examples"]), f"{test['accuracy']:.3f}", f"{test['macro_f1']:.3f}")
     console.print(table)
     console.print(f"calibration error {test['expected_calibration_error']:.3f}; model card: {report.directory / 'MODEL_CARD.md'}")

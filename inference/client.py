@@ -80,7 +80,7 @@ class TritonNlu:
     def from_settings(cls, settings: Settings) -> "TritonNlu":
         breaker = CircuitBreaker(settings.nlu_breaker_failures, settings.nlu_breaker_reset_s,
                                  on_change=lambda s: BREAKER.set(int(s)))
-        return cls(settings.triton_url, Releases(ModelRepository(settings.triton_model_repository)),
+        return cls(settings.triton_address, Releases(ModelRepository(settings.triton_model_repository)),
                    timeout_s=settings.nlu_timeout_s, attempts=settings.nlu_attempts, max_batch=settings.nlu_max_batch,
                    max_wait_s=settings.nlu_max_wait_s, breaker=breaker)
 

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     triton_http_port: int = Field(8000, description="Local Triton's HTTP port on 127.0.0.1 (health, model control).")
     triton_grpc_port: int = Field(8001, description="Local Triton's gRPC port on 127.0.0.1 (inference).")
     triton_metrics_port: int = Field(8002, description="Local Triton's Prometheus metrics port on 127.0.0.1.")
-    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC address the inference client calls.")
+    triton_url: str = Field("", description="Triton gRPC address the inference client calls (default: the local Triton's gRPC port).")
     triton_model_repository: Path = Field(PROJECT_ROOT / "triton_models", description="Model repository Triton serves and `train` writes to.")
     triton_config_name: str = Field("", description="Triton --model-config-name: empty for config.pbtxt (CPU), `gpu` for configs/gpu.pbtxt.")
     triton_start_timeout_s: float = Field(120.0, description="How long `stack up` waits for Triton to load the models.")
@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     crm_poll_interval_s: float = Field(0.2, description="CRM sink: how often batch results are polled.")
     crm_max_attempts: int = Field(6, description="CRM sink: attempts per job on transient failures (backoff between).")
     crm_group_id: str = Field("centralita-crm-sink", description="CRM sink consumer group.")
+
+
+    @property
+    def triton_address(self) -> str:
+        """Where the inference client finds Triton: CENTRALITA_TRITON_URL, else the local stack's gRPC port."""
+        return self.triton_url or f"127.0.0.1:{self.triton_grpc_port}"
 
 
 @lru_cache(maxsize=1)

@@ -24,7 +24,7 @@ def test_dataset_is_deterministic_and_noisy() -> None:
 def test_split_keeps_each_seed_in_one_part_and_every_intent_in_each() -> None:
     train, test = split_by_group(seed_examples(2), (0.8, 0.2))
     assert not {e.group for e in train} & {e.group for e in test}
-    assert {(e.intent, e.language) for e in test} == {(i, l) for i in INTENTS for l in ("es", "en")}
+    assert {(e.intent, e.language) for e in test} >= {(i, l) for i in INTENTS for l in ("es", "en")}
 
 
 def test_unknown_intent_in_a_seed_file_is_an_error(tmp_path: Path) -> None:
