@@ -153,11 +153,11 @@ def plot(results: dict, client: dict) -> str:
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))
-    for name, points in results.items():
+    for (name, points), color in zip(results.items(), ("#3b7dd8", "#e07b39")):
         levels = [int(c) for c in points]
-        left.plot(levels, [p["requests_per_s"] for p in points.values()], marker="o", label=name)
-        middle.plot(levels, [p["p99_ms"] for p in points.values()], marker="o", label=f"{name} p99")
-        middle.plot(levels, [p["p50_ms"] for p in points.values()], marker=".", linestyle="--", label=f"{name} p50")
+        left.plot(levels, [p["requests_per_s"] for p in points.values()], marker="o", color=color, label=name)
+        middle.plot(levels, [p["p99_ms"] for p in points.values()], marker="o", color=color, label=f"{name} p99")
+        middle.plot(levels, [p["p50_ms"] for p in points.values()], marker=".", linestyle="--", color=color, label=f"{name} p50")
     for axis in (left, middle):
         axis.set_xscale("log", base=2)
         axis.set_xlabel("concurrent requests")
