@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import f1_score
 
 from inference.intent_model import UNKNOWN_LANGUAGE, Featurizer, IntentModel, LinearHead, read_concepts, softmax
 from inference.model_repository import ModelRepository

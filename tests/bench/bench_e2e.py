@@ -131,9 +131,8 @@ def plot(details: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tests.bench.plots import RESULTS_DIR
+    from tests.bench.plots import save_figure
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     offered = [int(k.split("_")[1]) for k in details]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(offered, [d["achieved_msg_per_s"] for d in details.values()], marker="o", label="achieved")
@@ -149,8 +148,4 @@ def plot(details: dict) -> str:
     right.set_yscale("log")
     right.legend()
     fig.suptitle("centralita bench e2e (one worker)")
-    fig.tight_layout()
-    path = RESULTS_DIR / "e2e.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, "e2e")

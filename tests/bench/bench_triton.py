@@ -27,8 +27,8 @@ from inference.releases import Releases
 from inference.triton_server import TritonServer
 from infra.processes import free_port
 from infra.settings import get_settings
-from tests.bench.plots import RESULTS_DIR
-from tests.bench.stats import percentile
+from tests.bench.plots import save_figure
+from tests.bench.stats import rate_and_latency
 
 DESCRIPTION = "intent model throughput and p50/p99 at concurrency 1..32, Triton dynamic batching vs none; client micro-batching"
 TEXTS = ["hola, ¿dónde está mi pedido 4711?", "quiero cancelar mi pedido 5521", "can I change the delivery address?",
@@ -75,8 +75,7 @@ async def closed_loop(address: str, model: str, concurrency: int, seconds: float
     await asyncio.gather(*(caller(k) for k in range(concurrency)))
     elapsed = time.perf_counter() - started
     await client.close()
-    return {"requests_per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 2)}
+    return rate_and_latency(latencies, elapsed, "requests_per_s")
 
 
 async def client_load(address: str, repository: ModelRepository, max_batch: int, callers: int, seconds: float) -> dict:
@@ -98,8 +97,7 @@ async def client_load(address: str, repository: ModelRepository, max_batch: int,
     await asyncio.gather(*(caller(k) for k in range(callers)))
     elapsed = time.perf_counter() - started
     await nlu.close()
-    return {"messages_per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 2)}
+    return rate_and_latency(latencies, elapsed, "messages_per_s")
 
 
 def at_same_budget(batched: dict, unbatched: dict) -> dict:
@@ -151,7 +149,6 @@ def plot(results: dict, client: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))
     for (name, points), color in zip(results.items(), ("#3b7dd8", "#e07b39")):
         levels = [int(c) for c in points]
@@ -169,8 +166,4 @@ def plot(results: dict, client: dict) -> str:
     right.set_ylabel("messages/s (32 callers)")
     right.set_title("client: micro-batching vs one request per message", fontsize=9)
     fig.suptitle("centralita bench triton (intent model, CPU)")
-    fig.tight_layout()
-    path = RESULTS_DIR / "triton.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, "triton")

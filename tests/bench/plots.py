@@ -30,3 +30,15 @@ def bar_chart(name: str, results: dict[str, float], unit: str) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(Path(path))
+
+
+def save_figure(fig, name: str) -> str:
+    """Save a matplotlib figure as bench-results/<name>.png (tight layout) and close it; return the path."""
+    import matplotlib.pyplot as plt
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
