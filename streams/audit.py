@@ -37,27 +37,32 @@ class AuditReport:
         return not self.violations
 
 
-def read_topic(settings: Settings, topic: str) -> list[bytes]:
-    """Every value of a topic, from the beginning to its current end."""
+def read_messages(settings: Settings, topic: str) -> list:
+    """Every record of a topic (confluent-kafka messages: key, value, headers), from the beginning to its current end."""
     consumer = make_consumer(settings, group_id="centralita-audit")
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in meta.partitions}
         todo = {p for p, (low, high) in ends.items() if high > low}
         consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
-        values = []
+        messages = []
         while todo:
             msg = consumer.poll(5)
             if msg is None:
                 break
             if msg.error():
                 continue
-            values.append(msg.value())
+            messages.append(msg)
             if msg.offset() >= ends[msg.partition()][1] - 1:
                 todo.discard(msg.partition())
-        return values
+        return messages
     finally:
         consumer.close()
+
+
+def read_topic(settings: Settings, topic: str) -> list[bytes]:
+    """Every value of a topic, from the beginning to its current end."""
+    return [message.value() for message in read_messages(settings, topic)]
 
 
 def audit(settings: Settings, conversations: set[str] | None = None) -> AuditReport:

@@ -19,6 +19,7 @@ from typing import Callable
 from prometheus_client import Counter, Histogram
 
 from inference.nlu import Nlu, NluResult, nlu_from_settings
+from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
 from schemas.codec import AvroCodec
 from schemas.faust_codec import codec_for, to_plain
@@ -56,6 +57,18 @@ handoffs = app.topic("conversation.handoff", key_type=bytes, value_type=HandoffE
 agent_messages = app.topic("conversation.agent", key_type=bytes, value_type=OutboundMessage,
                            value_serializer=codec_for("OutboundMessage"))
 outputs = {spec.name: app.topic(spec.name, key_type=bytes, value_type=bytes) for spec in CATALOG if spec.schema}
+dead_letters = {name: app.topic(dead_letter_topic(name), key_type=bytes, value_type=bytes)
+                for name in ("conversation.inbound", "conversation.handoff", "conversation.agent")}
+DEAD_LETTERS = Counter("centralita_engine_dead_letters_total", "Events the engine could not handle (dead-lettered)", ["topic"])
+
+
+async def dead_letter(topic: str, schema: str, record, error: Exception) -> None:
+    """An event the engine cannot handle goes to the topic's dead-letter topic with the error's type; the agent
+    goes on (a crashing agent would stall its partitions). Only the type is logged: messages may hold text."""
+    DEAD_LETTERS.labels(topic).inc()
+    log.error("engine could not handle an event of %s (%s); dead-lettered", topic, type(error).__name__)
+    await dead_letters[topic].send(key=record.conversation_id.encode(), value=codec.encode(schema, to_plain(record)),
+                                   headers=dead_letter_headers("engine_error", type(error).__name__, "engine", topic, -1, -1))
 sessions = app.Table("sessions", value_type=Session, partitions=catalog_topic("conversation.inbound").partitions,
                      use_partitioner=True)
 # Verified identity (phone, email) -> summary of that customer's latest session, on every worker: how a
@@ -125,7 +138,10 @@ async def conversation_engine(stream):
         policy = policy_file.current()
         for message, result in zip(fresh, results):
             async with session_lock:
-                await handle_one(message, result, policy)
+                try:
+                    await handle_one(message, result, policy)
+                except Exception as exc:  # noqa: BLE001 - one bad event must not stop the conversation engine
+                    await dead_letter("conversation.inbound", "InboundMessage", message, exc)
 
 
 async def handle_one(message: InboundMessage, result: NluResult, policy: Policy) -> None:
@@ -169,8 +185,12 @@ async def apply_event(conversation_id: str, event_id: str, decide: Callable[[Ses
 @app.agent(handoffs, name="handoff-lifecycle")
 async def handoff_lifecycle(stream):
     async for event in stream:
-        outcome = await apply_event(event.conversation_id, event.event_id,
-                                    lambda session: handle_handoff(session, to_plain(event), event.occurred_at.timestamp()))
+        try:
+            outcome = await apply_event(event.conversation_id, event.event_id,
+                                        lambda session: handle_handoff(session, to_plain(event), event.occurred_at.timestamp()))
+        except Exception as exc:  # noqa: BLE001
+            await dead_letter("conversation.handoff", "HandoffEvent", event, exc)
+            continue
         if outcome is not None and outcome.route == "completed":
             SESSIONS_CLOSED.labels("agent").inc()
 
@@ -178,8 +198,11 @@ async def handoff_lifecycle(stream):
 @app.agent(agent_messages, name="agent-messages")
 async def agent_message_log(stream):
     async for message in stream:
-        await apply_event(message.conversation_id, message.message_id,
-                          lambda session: handle_agent_message(session, to_plain(message), message.created_at.timestamp()))
+        try:
+            await apply_event(message.conversation_id, message.message_id,
+                              lambda session: handle_agent_message(session, to_plain(message), message.created_at.timestamp()))
+        except Exception as exc:  # noqa: BLE001
+            await dead_letter("conversation.agent", "OutboundMessage", message, exc)
 
 
 @app.timer(interval=settings.session_sweep_interval_s)

@@ -13,18 +13,25 @@ from datetime import datetime, timezone
 
 from prometheus_client import Counter
 
-from connectors.channels.outbound import format_outbound
+from connectors.channels.outbound import UnroutableOutbound, format_outbound
+from infra.dead_letters import dead_letter_headers, dead_letter_topic
+from schemas.codec import AvroCodec
 from schemas.faust_codec import codec_for, to_plain
 from schemas.records import InboundMessage, OutboundMessage
 from schemas.topics import SOURCES, topic as catalog_topic
 from streams.app import app
 
 FORMATTED = Counter("centralita_outbound_messages_total", "Messages formatted for a channel", ["channel", "kind"])
+UNDELIVERABLE = Counter("centralita_outbound_dead_letters_total", "Outbound messages dead-lettered (no channel to deliver to)",
+                        ["topic"])
+codec = AvroCodec()
 
 inbound = app.topic("conversation.inbound", key_type=bytes, value_type=InboundMessage, value_serializer=codec_for("InboundMessage"))
 replies = app.topic("conversation.outbound", key_type=bytes, value_type=OutboundMessage, value_serializer=codec_for("OutboundMessage"))
 agent_messages = app.topic("conversation.agent", key_type=bytes, value_type=OutboundMessage, value_serializer=codec_for("OutboundMessage"))
 channel_topics = {source: app.topic(f"channel.{source}.outbound", key_type=bytes, value_type=bytes) for source in SOURCES}
+dead_letter_topics = {name: app.topic(dead_letter_topic(name), key_type=bytes, value_type=bytes)
+                      for name in ("conversation.outbound", "conversation.agent")}
 last_customer_message = app.Table("last-customer-message", default=float,
                                   partitions=catalog_topic("conversation.inbound").partitions)
 
@@ -48,13 +55,27 @@ async def deliver(message: OutboundMessage) -> None:
                                           value=json.dumps(payload, ensure_ascii=False).encode())
 
 
+async def deliver_or_dead_letter(event) -> None:
+    """Deliver one outbound event; one that names no channel we serve goes to the topic's dead-letter topic with
+    the reason, instead of crashing the agent (which would stall its partition)."""
+    try:
+        await deliver(event.value)
+    except UnroutableOutbound as exc:
+        topic = event.message.topic
+        UNDELIVERABLE.labels(topic).inc()
+        await dead_letter_topics[topic].send(
+            key=event.key, value=codec.encode("OutboundMessage", to_plain(event.value)),
+            headers=dead_letter_headers("unroutable", str(exc), "outbound", topic, event.message.partition,
+                                        event.message.offset))
+
+
 @app.agent(replies, name="format-replies")
 async def format_replies(stream):
-    async for message in stream:
-        await deliver(message)
+    async for event in stream.events():
+        await deliver_or_dead_letter(event)
 
 
 @app.agent(agent_messages, name="format-agent-messages")
 async def format_agent_messages(stream):
-    async for message in stream:
-        await deliver(message)
+    async for event in stream.events():
+        await deliver_or_dead_letter(event)

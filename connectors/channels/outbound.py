@@ -21,6 +21,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+from schemas.topics import SOURCES
+
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -91,12 +93,18 @@ def _since_customer(message: dict, now: datetime) -> timedelta | None:
     return now - last
 
 
+class UnroutableOutbound(ValueError):
+    """An OutboundMessage names no channel integration we deliver to; the message says which field."""
+
+
 def format_outbound(message: dict, customer_last_message_at: datetime | None = None,
                     now: datetime | None = None) -> tuple[str, list[dict[str, Any]]]:
     """(source, payloads) for one OutboundMessage dict; payloads go to channel.<source>.outbound in order."""
     now = now or datetime.now(timezone.utc)
     channel = message["channel"]
     source = message.get("metadata", {}).get("source") or DEFAULT_SOURCE[channel]
+    if source not in SOURCES:
+        raise UnroutableOutbound(f"metadata.source is not one of {', '.join(SOURCES)}")
     context = {**message, "customer_last_message_at": customer_last_message_at}
     # By channel, not source: WhatsApp through Twilio keeps WhatsApp's limits and window.
     formatter = {"SMS": _sms, "WHATSAPP": _whatsapp, "MESSENGER": _messenger, "INSTAGRAM": _instagram,

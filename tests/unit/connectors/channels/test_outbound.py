@@ -95,3 +95,10 @@ def test_split_text_never_loses_words() -> None:
     text = "word " * 1000
     parts = split_text(text, 333)
     assert all(len(p) <= 333 for p in parts) and " ".join(parts).split() == text.split()
+
+
+def test_a_message_for_a_channel_integration_we_do_not_serve_is_refused() -> None:
+    from connectors.channels.outbound import UnroutableOutbound
+
+    with pytest.raises(UnroutableOutbound, match="metadata.source is not one of"):
+        format_outbound(outbound("SMS", "hola", metadata={"source": "carrier-pigeon"}), now=NOW)
