@@ -312,6 +312,15 @@ def bench(name: str | None, list_: bool, quick: bool) -> None:
     click.echo(json.dumps(module.run(quick=quick), indent=2))
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def anonymize(args: tuple[str, ...]) -> None:
+    """Anonymize the conversation log with Spark (see `centralita anonymize --help`)."""
+    from jobs.anonymize import main as anonymize_main
+
+    sys.exit(anonymize_main(list(args)))
+
+
 from inference.cli import classify, models, train  # noqa: E402  (registered after the group exists)
 
 main.add_command(train)

@@ -1,0 +1,247 @@
+"""The anonymization job: conversation log in, training data without personal data out.
+
+Run it as `centralita anonymize --input PATH --output PATH [--master URL] [--key-file F] [--erase-list F]`
+or with `spark-submit jobs/anonymize.py --input ... --output ...` on any cluster.
+
+- Input: JSON Lines or Parquet (by extension, or a folder of either) with at least message_id,
+  conversation_id, customer_id, channel, sent_at and text. Rows that cannot be used are counted by reason
+  (malformed JSON, missing field, not UTF-8) in the report, never dropped silently.
+- Each row: text masked with typed tags (`jobs/pii.py`), customer/conversation/agent ids replaced by keyed
+  pseudonyms (`jobs/pseudonymize.py`), `sent_at` generalized to the hour (configurable), raw identifiers
+  dropped; rows of subjects on the erase list are left out and counted.
+- Output: Parquet partitioned by `date`, and `_report.json` (rows in/out, skips, erasures, PII by type,
+  duration) next to it, also printed. Progress is shown on stderr while Spark runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+REQUIRED = ("message_id", "conversation_id", "customer_id", "channel", "sent_at", "text")
+OPTIONAL = ("agent_id", "intent", "confidence", "language", "direction", "author")
+GRANULARITIES = {"minute": "yyyy-MM-dd HH:mm:00", "hour": "yyyy-MM-dd HH:00:00", "day": "yyyy-MM-dd 00:00:00"}
+
+
+class AnonymizeError(ValueError):
+    """The job cannot run on this input (empty, unreadable, wrong format); the message says why."""
+
+
+@dataclass
+class Report:
+    input: str
+    output: str
+    rows_in: int = 0
+    rows_out: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    erased_rows: int = 0
+    pii_found: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def spark_session(master: str | None, app_name: str = "centralita-anonymize"):
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC") \
+        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1") \
+        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.execution.arrow.pyspark.enabled", "true") \
+        .config("spark.ui.showConsoleProgress", "false")
+    if master:
+        builder = builder.master(master)
+    return builder.getOrCreate()
+
+
+def read_rows(spark, path: Path):
+    """A DataFrame with one string column `raw` (JSON Lines) or the Parquet columns, plus the input format."""
+    if not path.exists():
+        raise AnonymizeError(f"{path} does not exist")
+    files = [p for p in (path.rglob("*") if path.is_dir() else [path]) if p.is_file() and not p.name.startswith(("_", "."))]
+    if not files or all(p.stat().st_size == 0 for p in files):
+        raise AnonymizeError(f"{path} is empty: nothing to anonymize")
+    if all(p.suffix == ".parquet" for p in files):
+        return spark.read.parquet(str(path)), "parquet"
+    return spark.read.option("wholetext", "false").text(str(path)).withColumnRenamed("value", "raw"), "jsonl"
+
+
+def parse_jsonl(frame):
+    """JSON Lines -> typed columns plus `_skip` (why a row cannot be used, or null)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    schema = StructType([StructField(name, StringType()) for name in REQUIRED + OPTIONAL])
+    parsed = frame.withColumn("_json", F.from_json("raw", schema, {"mode": "PERMISSIVE"}))
+    empty = F.length(F.trim("raw")) == 0
+    not_json = F.col("_json").isNull() | ~F.trim("raw").startswith("{")
+    bad_utf8 = ~F.is_valid_utf8("raw")  # the text source keeps the file's bytes; invalid sequences survive to here
+    columns = [F.col(f"_json.{name}").alias(name) for name in REQUIRED + OPTIONAL]
+    return parsed.select(*columns, F.when(empty, "empty_line").when(bad_utf8, "not_utf8")
+                         .when(not_json, "malformed_json").alias("_skip"))
+
+
+def with_skip_reasons(frame):
+    from pyspark.sql import functions as F
+
+    missing = None
+    for name in REQUIRED:
+        condition = F.col(name).isNull() | (F.trim(F.col(name).cast("string")) == "")
+        missing = F.when(condition, f"missing_{name}") if missing is None else missing.when(condition, f"missing_{name}")
+    if "_skip" not in frame.columns:
+        frame = frame.withColumn("_skip", F.lit(None).cast("string"))
+    for name in OPTIONAL:
+        if name not in frame.columns:
+            frame = frame.withColumn(name, F.lit(None).cast("string"))
+    ts = F.try_to_timestamp(F.col("sent_at").cast("string"))
+    return frame.withColumn("_skip", F.coalesce("_skip", missing, F.when(ts.isNull(), "bad_sent_at"))).withColumn("_ts", ts)
+
+
+def anonymize_batches(key: bytes, known_names: list[str], erase: set[str]):
+    """The function mapInPandas runs on each batch of rows (in the Python workers)."""
+    import pandas as pd
+
+    from jobs.pii import TYPES, PiiDetector
+    from jobs.pseudonymize import Pseudonymizer
+
+    def run(batches: Iterator) -> Iterator:
+        detector = PiiDetector(known_names)
+        pseudonyms = Pseudonymizer(key)
+        for batch in batches:
+            erased = batch["customer_id"].astype(str).isin(erase)
+            masked, counts = [], {t: [] for t in TYPES}
+            for text in batch["text"].astype(str):
+                out, found = detector.mask(text)
+                masked.append(out)
+                for t in TYPES:
+                    counts[t].append(found.get(t, 0))
+            result = batch[["message_id", "channel", "intent", "language", "direction", "author"]].copy()
+            result["confidence"] = pd.to_numeric(batch["confidence"], errors="coerce")
+            result["text"] = masked
+            result["customer"] = [pseudonyms.token("customer", v) for v in batch["customer_id"].astype(str)]
+            result["conversation"] = [pseudonyms.token("conversation", v) for v in batch["conversation_id"].astype(str)]
+            result["agent"] = [pseudonyms.token("agent", v) if isinstance(v, str) else None for v in batch["agent_id"]]
+            result["sent_at"] = batch["sent_at"]
+            result["erased"] = erased.values
+            for t in TYPES:
+                result[f"pii_{t}"] = counts[t]
+            yield result
+    return run
+
+
+def output_schema():
+    from pyspark.sql.types import BooleanType, DoubleType, IntegerType, StringType, StructField, StructType, TimestampType
+
+    from jobs.pii import TYPES
+
+    fields = [StructField(n, StringType()) for n in ("message_id", "channel", "intent", "language", "direction", "author",
+                                                     "text", "customer", "conversation", "agent")]
+    fields.append(StructField("confidence", DoubleType()))
+    fields += [StructField("sent_at", TimestampType()), StructField("erased", BooleanType())]
+    fields += [StructField(f"pii_{t}", IntegerType()) for t in TYPES]
+    return StructType(fields)
+
+
+def run_job(spark, input_path: Path, output_path: Path, key: bytes, erase: set[str] | None = None,
+            known_names: list[str] | None = None, granularity: str = "hour") -> Report:
+    from pyspark.sql import functions as F
+
+    from jobs.pii import TYPES
+
+    if granularity not in GRANULARITIES:
+        raise AnonymizeError(f"granularity must be one of {', '.join(GRANULARITIES)}")
+    started = time.monotonic()
+    report = Report(str(input_path), str(output_path))
+    frame, kind = read_rows(spark, input_path)
+    rows = with_skip_reasons(parse_jsonl(frame) if kind == "jsonl" else frame.select(
+        *[F.col(c).cast("string").alias(c) for c in REQUIRED + OPTIONAL if c in frame.columns]))
+    rows = rows.cache()
+    report.rows_in = rows.count()
+    report.skipped = {r["_skip"]: r["count"] for r in rows.where(F.col("_skip").isNotNull()).groupBy("_skip").count().collect()}
+    usable = rows.where(F.col("_skip").isNull()).withColumn("sent_at", F.col("_ts"))
+    columns = ["message_id", "conversation_id", "customer_id", "agent_id", "channel", "sent_at", "text", *OPTIONAL[1:]]
+    result = usable.select(*columns).mapInPandas(anonymize_batches(key, known_names or [], erase or set()), output_schema())
+    result = result.withColumn("sent_at", F.date_trunc(granularity, "sent_at")).withColumn("date", F.to_date("sent_at")).cache()
+    totals = result.agg(F.sum(F.col("erased").cast("int")).alias("erased"),
+                        *[F.sum(f"pii_{t}").alias(t) for t in TYPES]).collect()[0]
+    report.erased_rows = int(totals["erased"] or 0)
+    report.pii_found = {t: int(totals[t] or 0) for t in TYPES if totals[t]}
+    kept = result.where(~F.col("erased")).drop("erased", *[f"pii_{t}" for t in TYPES])
+    kept.write.mode("overwrite").partitionBy("date").parquet(str(output_path))
+    report.rows_out = spark.read.parquet(str(output_path)).count()
+    report.duration_s = round(time.monotonic() - started, 2)
+    (output_path / "_report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    rows.unpersist()
+    result.unpersist()
+    return report
+
+
+class Progress(threading.Thread):
+    """Prints Spark's task progress to stderr every second while the job runs."""
+
+    def __init__(self, spark) -> None:
+        super().__init__(daemon=True)
+        self.tracker = spark.sparkContext.statusTracker()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        last = ""
+        while not self.done.wait(1.0):
+            stages = [self.tracker.getStageInfo(s) for s in self.tracker.getActiveStageIds()]
+            line = ", ".join(f"stage {s.stageId}: {s.numCompletedTasks}/{s.numTasks} tasks" for s in stages if s)
+            if line and line != last:
+                print(f"anonymize: {line}", file=sys.stderr, flush=True)
+                last = line
+
+
+def read_list(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise AnonymizeError(f"cannot read {path}: {error}") from None
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.pseudonymize import PseudonymKeyError, load_key
+
+    parser = argparse.ArgumentParser(prog="anonymize", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, type=Path)
+    parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--master", default=None, help="Spark master (default local[*] or spark-submit's)")
+    parser.add_argument("--key-file", type=Path, default=None, help="pseudonymization key (else CENTRALITA_PSEUDONYM_KEY)")
+    parser.add_argument("--erase-list", type=Path, default=None, help="customer ids to leave out, one per line")
+    parser.add_argument("--known-names", type=Path, default=None, help="names the CRM knows, one per line")
+    parser.add_argument("--granularity", choices=list(GRANULARITIES), default="hour", help="how sent_at is generalized")
+    args = parser.parse_args(argv)
+    try:
+        key = load_key(args.key_file)
+        erase, names = set(read_list(args.erase_list)), read_list(args.known_names)
+        spark = spark_session(args.master or ("local[*]" if "pyspark.shell" not in sys.modules else None))
+        spark.sparkContext.setLogLevel("ERROR")
+        progress = Progress(spark)
+        progress.start()
+        try:
+            report = run_job(spark, args.input, args.output, key, erase, names, args.granularity)
+        finally:
+            progress.done.set()
+    except (AnonymizeError, PseudonymKeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_dict(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # spark-submit runs this file directly
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Personal data in Spanish and English customer messages: find it, validate it, mask it with its type.
+
+A candidate becomes a finding only when it validates, so look-alikes stay in the text: an order number is not
+a phone number unless libphonenumber says it is one, a 16-digit reference is not a card unless it passes Luhn,
+'12345678A' is not a DNI unless its control letter is right, '1.2.3' is not an IP address. Masks are typed
+(`<EMAIL>`, `<PHONE>`, ...) so the anonymized log still reads like a conversation and still trains models.
+
+Detectors, most specific first (a later one never takes characters an earlier one took):
+EMAIL (also written out: 'ana arroba gmail punto com', 'john at gmail dot com'), IBAN (mod-97 and
+per-country length, python-stdnum), CARD (13-19 digits, Luhn), ID (Spanish DNI/NIE with their control letter),
+PASSPORT (after the word passport/pasaporte), IP (v4/v6, validated by `ipaddress`), PHONE (libphonenumber,
+any grouping, Spanish and international), DATE_OF_BIRTH (a date after a birth cue), ADDRESS (street type,
+name and number), PERSON (names after a cue - 'me llamo', 'my name is', a signature - or from the gazetteer
+of first names, or known to the CRM).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import phonenumbers
+from stdnum import iban as stdnum_iban
+from stdnum import luhn
+from stdnum.es import dni as stdnum_dni
+from stdnum.es import nie as stdnum_nie
+
+TYPES = ("EMAIL", "IBAN", "CARD", "ID", "PASSPORT", "IP", "PHONE", "DATE_OF_BIRTH", "ADDRESS", "PERSON")
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class Finding:
+    type: str
+    start: int
+    end: int
+
+
+def _fold(text: str) -> str:
+    """Lowercase without accents, same length as the input (so spans map back)."""
+    return "".join(unicodedata.normalize("NFKD", c)[0].lower() if c.isalpha() else c for c in text)
+
+
+_AT = r"(?:@|\s*\(?\[?\s*(?:at|arroba)\s*\]?\)?\s*)"
+_DOT = r"(?:\.|\s*\(?\[?\s*(?:dot|punto)\s*\]?\)?\s*)"
+EMAIL = re.compile(rf"[a-z0-9][a-z0-9_%+-]*(?:{_DOT}[a-z0-9_%+-]+)*{_AT}[a-z0-9-]+(?:{_DOT}[a-z0-9-]+)*{_DOT}(?:com|es|org|net|eu|io|co|uk|info|cat|gal|mx|ar|fr|de|it|pt|edu|gov)\b",
+                   re.IGNORECASE)
+PLAIN_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{2,4}){3,8}\b", re.IGNORECASE)
+CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+DNI_NIE = re.compile(r"\b(?:[XYZ][-\s]?\d{7}|\d{8})[-\s]?[A-Z]\b", re.IGNORECASE)
+PASSPORT = re.compile(r"\b(?:pasaporte|passport)(?:\s+(?:n[ºo°.]*|num(?:ero|ber)?|no\.?|#|es|is|:))*\s*:?\s*([A-Z]{1,3}\d{6,8}|\d{9})\b",
+                      re.IGNORECASE)
+IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])", re.IGNORECASE)
+_MONTHS = (r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|sept?iembre|octubre|noviembre|diciembre|"
+           r"january|february|march|april|may|june|july|august|september|october|november|december")
+_DATE = rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:19|20)?\d{{2}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}} de (?:{_MONTHS}) de \d{{4}}|(?:{_MONTHS}) \d{{1,2}},? \d{{4}}|\d{{1,2}} (?:{_MONTHS}) \d{{4}})"
+DOB = re.compile(rf"(?:naci(?:do|da)?(?: el)?|fecha de nacimiento:?|f\. ?nac\.?:?|born(?: on)?|date of birth:?|dob:?|birthday(?: is)?:?|cumpleanos(?: es)?:?)\s*({_DATE})",
+                 re.IGNORECASE)
+_STREET = (r"calle|c/|avda\.?|avenida|av\.|plaza|pza\.?|paseo|pº|camino|carretera|ctra\.?|ronda|travesia|glorieta|"
+           r"street|st\.|avenue|ave\.|road|rd\.|lane|boulevard|blvd\.?|drive|dr\.|way|court|square")
+ADDRESS_ES = re.compile(rf"\b(?:{_STREET})\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?[a-z][\w'.-]*(?:\s+[a-z][\w'.-]*){{0,3}},?\s*(?:n[ºo°.]?\s*)?\d{{1,4}}\w?"
+                        rf"(?:,?\s*\d{{1,2}}º?\s*[a-z]?)?(?:,?\s*\d{{5}})?", re.IGNORECASE)
+ADDRESS_EN = re.compile(rf"\b\d{{1,5}}\s+[a-z][\w'.-]*(?:\s+[a-z][\w'.-]*){{0,3}}\s+(?:{_STREET})(?:,?\s*(?:apt|apartment|flat|unit)\.?\s*\w+)?",
+                        re.IGNORECASE)
+STRONG_CUES = ("me llamo", "mi nombre es", "my name is", "name:", "nombre:", "titular:", "a nombre de", "de parte de", "on behalf of")
+NAME_CUE = re.compile(r"(?i:me llamo|mi nombre es|soy|my name is|i am|i'm|this is|name:|nombre:|atentamente,?|saludos,?|un saludo,?|"
+                      r"regards,?|best,?|thanks,?|gracias,?|cheers,?|titular:?|a nombre de|de parte de|on behalf of)\s+"
+                      r"((?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)(?:\s+(?:de\s+(?:la\s+)?)?(?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)){0,3})")
+_WORD = re.compile(r"[A-Za-zÁÉÍÓÚÑáéíóúñü]+")
+
+
+def _load_names(path: Path) -> frozenset[str]:
+    lines = (line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
+    return frozenset(_fold(word) for line in lines for word in line.split())
+
+
+FIRST_NAMES = _load_names(DATA_DIR / "first_names.txt")
+SURNAMES = _load_names(DATA_DIR / "surnames.txt")
+NOT_NAMES = _load_names(DATA_DIR / "not_names.txt")  # words a name cue is often followed by ('soy cliente', "i'm sorry")
+
+
+class PiiDetector:
+    """Finds personal data in one text. `known_names` are names the CRM already holds (first names, surnames)."""
+
+    def __init__(self, known_names: Iterable[str] = (), phone_regions: tuple[str, ...] = ("ES", "GB", "US")) -> None:
+        self.known = frozenset(_fold(n) for name in known_names for n in name.split() if len(n) > 1)
+        self.phone_regions = phone_regions
+
+    def find(self, text: str) -> list[Finding]:
+        found: list[Finding] = []
+
+        def add(kind: str, start: int, end: int) -> None:
+            if start < end and all(end <= f.start or f.end <= start for f in found):
+                found.append(Finding(kind, start, end))
+
+        folded = _fold(text)
+        for m in PLAIN_EMAIL.finditer(text):
+            add("EMAIL", *m.span())
+        for m in EMAIL.finditer(folded):
+            add("EMAIL", *m.span())
+        for m in IBAN.finditer(text):
+            if stdnum_iban.is_valid(m.group(0)):
+                add("IBAN", *m.span())
+        for m in CARD.finditer(text):
+            digits = re.sub(r"\D", "", m.group(0))
+            if 13 <= len(digits) <= 19 and luhn.is_valid(digits) and len(set(digits)) > 1:
+                add("CARD", *m.span())
+        for m in DNI_NIE.finditer(text):
+            value = re.sub(r"[-\s]", "", m.group(0)).upper()
+            if stdnum_dni.is_valid(value) or stdnum_nie.is_valid(value):
+                add("ID", *m.span())
+        for m in PASSPORT.finditer(text):
+            add("PASSPORT", *m.span(1))
+        for m in IPV4.finditer(text):
+            if _is_ip(m.group(0)):
+                add("IP", *m.span())
+        for m in IPV6.finditer(text):
+            if m.group(0).count(":") >= 2 and _is_ip(m.group(0)):
+                add("IP", *m.span())
+        for m in DOB.finditer(folded):
+            add("DATE_OF_BIRTH", *m.span(1))
+        for region in self.phone_regions:
+            for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+                add("PHONE", m.start, m.end)
+        for pattern in (ADDRESS_ES, ADDRESS_EN):
+            for m in pattern.finditer(text):
+                add("ADDRESS", *m.span())
+        self._persons(text, folded, add)
+        return sorted(found, key=lambda f: f.start)
+
+    def _persons(self, text: str, folded: str, add) -> None:
+        for m in NAME_CUE.finditer(text):
+            start = m.start(1)
+            words = list(_WORD.finditer(m.group(1)))
+            kept = []
+            for word in words:
+                w = _fold(word.group(0))
+                if w in NOT_NAMES or (kept and w not in FIRST_NAMES | SURNAMES | self.known and not word.group(0)[0].isupper()):
+                    break
+                kept.append(word)
+            strong = _fold(text[m.start():m.start(1)]).strip().rstrip(",").strip() in STRONG_CUES
+            if kept and (strong or _fold(kept[0].group(0)) in FIRST_NAMES | SURNAMES | self.known or kept[0].group(0)[0].isupper()):
+                add("PERSON", start + kept[0].start(), start + kept[-1].end())
+        surnames = SURNAMES | self.known
+        for word in _WORD.finditer(text):
+            w = _fold(word.group(0))
+            end = word.end()
+            for nxt in _WORD.finditer(text, end):  # surnames that follow a first name belong to it
+                if text[end:nxt.start()].strip(" ") or _fold(nxt.group(0)) not in surnames:
+                    break
+                end = nxt.end()
+            has_surname = end > word.end()
+            capitalized = word.group(0)[0].isupper()
+            if (w in FIRST_NAMES and (capitalized or has_surname)) or (w in self.known and len(w) > 2):
+                add("PERSON", word.start(), end)
+
+    def mask(self, text: str) -> tuple[str, dict[str, int]]:
+        """The text with each finding replaced by `<TYPE>`, and the count per type."""
+        counts: dict[str, int] = {}
+        out, last = [], 0
+        for f in self.find(text):
+            out.append(text[last:f.start])
+            out.append(f"<{f.type}>")
+            last = f.end
+            counts[f.type] = counts.get(f.type, 0) + 1
+        out.append(text[last:])
+        return "".join(out), counts
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
