@@ -321,6 +321,18 @@ def anonymize(args: tuple[str, ...]) -> None:
     sys.exit(anonymize_main(list(args)))
 
 
+@main.command("pii-quality")
+@click.option("--set", "labeled", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Labeled JSON Lines (text, pii: [[type, substring]], keep: [look-alikes]); default: the bundled set.")
+def pii_quality(labeled: str | None) -> None:
+    """Precision and recall per PII type, and look-alikes preserved, as JSON."""
+    from pathlib import Path
+
+    from jobs.pii_quality import EVAL_FILE, evaluate
+
+    click.echo(json.dumps(evaluate(Path(labeled) if labeled else EVAL_FILE), indent=2))
+
+
 from inference.cli import classify, models, train  # noqa: E402  (registered after the group exists)
 
 main.add_command(train)

@@ -65,13 +65,15 @@ DOB = re.compile(rf"(?:naci(?:do|da)?(?: el)?|fecha de nacimiento:?|f\. ?nac\.?:
 _STREET = (r"calle|c/|avda\.?|avenida|av\.|plaza|pza\.?|paseo|pº|camino|carretera|ctra\.?|ronda|travesia|glorieta|"
            r"street|st\.|avenue|ave\.|road|rd\.|lane|boulevard|blvd\.?|drive|dr\.|way|court|square")
 ADDRESS_ES = re.compile(rf"\b(?:{_STREET})\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?[a-z][\w'.-]*(?:\s+[a-z][\w'.-]*){{0,3}},?\s*(?:n[ºo°.]?\s*)?\d{{1,4}}\w?"
-                        rf"(?:,?\s*\d{{1,2}}º?\s*[a-z]?)?(?:,?\s*\d{{5}})?", re.IGNORECASE)
+                        rf"(?:,?\s*\d{{1,2}}(?!\d)º?(?:\s*[a-z]\b)?)?(?:,?\s*\d{{5}}\b)?", re.IGNORECASE)
 ADDRESS_EN = re.compile(rf"\b\d{{1,5}}\s+[a-z][\w'.-]*(?:\s+[a-z][\w'.-]*){{0,3}}\s+(?:{_STREET})(?:,?\s*(?:apt|apartment|flat|unit)\.?\s*\w+)?",
                         re.IGNORECASE)
 STRONG_CUES = ("me llamo", "mi nombre es", "my name is", "name:", "nombre:", "titular:", "a nombre de", "de parte de", "on behalf of")
 NAME_CUE = re.compile(r"(?i:me llamo|mi nombre es|soy|my name is|i am|i'm|this is|name:|nombre:|atentamente,?|saludos,?|un saludo,?|"
                       r"regards,?|best,?|thanks,?|gracias,?|cheers,?|titular:?|a nombre de|de parte de|on behalf of)\s+"
                       r"((?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)(?:\s+(?:de\s+(?:la\s+)?)?(?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)){0,3})")
+# A number right after one of these is a reference (order, ticket, customer number), not a phone.
+REFERENCE_CUE = re.compile(r"(?:#|\border|\bpedido|\bref\w*|\bn[ºo°]\.?|\bnumber|\bnumero|\btracking|\bcliente|\bclient|\bticket|\bfactura|\binvoice)\s*:?\s*$")
 _WORD = re.compile(r"[A-Za-zÁÉÍÓÚÑáéíóúñü]+")
 
 
@@ -127,7 +129,8 @@ class PiiDetector:
             add("DATE_OF_BIRTH", *m.span(1))
         for region in self.phone_regions:
             for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-                add("PHONE", m.start, m.end)
+                if not REFERENCE_CUE.search(folded[max(0, m.start - 16):m.start]):
+                    add("PHONE", m.start, m.end)
         for pattern in (ADDRESS_ES, ADDRESS_EN):
             for m in pattern.finditer(text):
                 add("ADDRESS", *m.span())
