@@ -321,6 +321,48 @@ def anonymize(args: tuple[str, ...]) -> None:
     sys.exit(anonymize_main(list(args)))
 
 
+def _subject_command(action: str, subject: str, outputs: tuple[str, ...], key_file: str | None) -> None:
+    from pathlib import Path
+
+    from jobs.anonymize import spark_session
+    from jobs.pseudonymize import PseudonymKeyError, Pseudonymizer, load_key
+    from jobs.subject import erase_subject, export_subject
+    from infra.kafka_clients import BrokerUnreachableError
+
+    try:
+        pseudonyms = Pseudonymizer(load_key(Path(key_file) if key_file else None))
+    except PseudonymKeyError as exc:
+        fail(str(exc), code=2)
+    spark = spark_session("local[*]") if outputs else None
+    try:
+        run = erase_subject if action == "erase" else export_subject
+        result = run(get_settings(), subject, pseudonyms, [Path(o) for o in outputs], spark)
+    except BrokerUnreachableError as exc:
+        fail(str(exc))
+    finally:
+        if spark is not None:
+            spark.stop()
+    click.echo(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+
+
+@main.command()
+@click.option("--subject", required=True, help="The customer id (phone, email or CRM id).")
+@click.option("--output", "outputs", multiple=True, type=click.Path(file_okay=False), help="Anonymized dataset to clean (repeatable).")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False), default=None, help="Pseudonymization key (else CENTRALITA_PSEUDONYM_KEY).")
+def erase(subject: str, outputs: tuple[str, ...], key_file: str | None) -> None:
+    """Right to erasure: remove a subject from anonymized outputs, tombstone their keys, record an audit line."""
+    _subject_command("erase", subject, outputs, key_file)
+
+
+@main.command()
+@click.option("--subject", required=True, help="The customer id (phone, email or CRM id).")
+@click.option("--output", "outputs", multiple=True, type=click.Path(file_okay=False), help="Anonymized dataset to search (repeatable).")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False), default=None, help="Pseudonymization key (else CENTRALITA_PSEUDONYM_KEY).")
+def export(subject: str, outputs: tuple[str, ...], key_file: str | None) -> None:
+    """Right of access: everything held about a subject, as JSON."""
+    _subject_command("export", subject, outputs, key_file)
+
+
 @main.command("pii-quality")
 @click.option("--set", "labeled", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Labeled JSON Lines (text, pii: [[type, substring]], keep: [look-alikes]); default: the bundled set.")

@@ -106,7 +106,8 @@ def with_skip_reasons(frame):
 
 
 def anonymize_batches(key: bytes, known_names: list[str], erase: set[str]):
-    """The function mapInPandas runs on each batch of rows (in the Python workers)."""
+    """The function mapInPandas runs on each batch of rows (in the Python workers). `erase` holds customer ids
+    and customer pseudonyms (from the erasure audit) whose rows are left out."""
     import pandas as pd
 
     from jobs.pii import TYPES, PiiDetector
@@ -116,7 +117,8 @@ def anonymize_batches(key: bytes, known_names: list[str], erase: set[str]):
         detector = PiiDetector(known_names)
         pseudonyms = Pseudonymizer(key)
         for batch in batches:
-            erased = batch["customer_id"].astype(str).isin(erase)
+            customers = [pseudonyms.token("customer", v) for v in batch["customer_id"].astype(str)]
+            erased = batch["customer_id"].astype(str).isin(erase) | pd.Series(customers, index=batch.index).isin(erase)
             masked, counts = [], {t: [] for t in TYPES}
             for text in batch["text"].astype(str):
                 out, found = detector.mask(text)
@@ -126,7 +128,7 @@ def anonymize_batches(key: bytes, known_names: list[str], erase: set[str]):
             result = batch[["message_id", "channel", "intent", "language", "direction", "author"]].copy()
             result["confidence"] = pd.to_numeric(batch["confidence"], errors="coerce")
             result["text"] = masked
-            result["customer"] = [pseudonyms.token("customer", v) for v in batch["customer_id"].astype(str)]
+            result["customer"] = customers
             result["conversation"] = [pseudonyms.token("conversation", v) for v in batch["conversation_id"].astype(str)]
             result["agent"] = [pseudonyms.token("agent", v) if isinstance(v, str) else None for v in batch["agent_id"]]
             result["sent_at"] = batch["sent_at"]
@@ -212,6 +214,16 @@ def read_list(path: Path | None) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
+def erased_subjects() -> set[str]:
+    """Pseudonyms of subjects erased before (`centralita erase`): their rows never come back in a later run."""
+    from infra.settings import get_settings
+
+    path = get_settings().state_dir / "erasure-audit.jsonl"
+    if not path.exists():
+        return set()
+    return {json.loads(line)["subject"] for line in path.read_text().splitlines() if line.strip()}
+
+
 def main(argv: list[str] | None = None) -> int:
     from jobs.pseudonymize import PseudonymKeyError, load_key
 
@@ -226,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         key = load_key(args.key_file)
-        erase, names = set(read_list(args.erase_list)), read_list(args.known_names)
+        erase, names = set(read_list(args.erase_list)) | erased_subjects(), read_list(args.known_names)
         spark = spark_session(args.master or ("local[*]" if "pyspark.shell" not in sys.modules else None))
         spark.sparkContext.setLogLevel("ERROR")
         progress = Progress(spark)
