@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.maven import maven_jars
 from infra.processes import ManagedProcess, StackError, port_is_open
 from infra.settings import Settings
 
@@ -89,26 +90,8 @@ class KafkaBroker:
 
     def ensure_jars(self) -> Path:
         """Fetch the broker jars with Maven once per version; later calls find them in the cache."""
-        marker = self.libs_dir / ".complete"
-        if marker.exists():
-            return self.libs_dir
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise StackError("Maven (mvn) is needed once to fetch the Kafka jars; apt-get install maven or run ./infra/bootstrap.sh")
-        self.libs_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            mvn, "-q", "-B", "-f", str(KAFKA_FILES / "pom.xml"),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.libs_dir}",
-            "-DincludeScope=runtime",
-            f"-Dkafka.version={self.version}",
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-            raise StackError(f"Maven could not fetch org.apache.kafka:kafka_2.13:{self.version}:\n{tail}")
-        marker.write_text(self.version)
-        return self.libs_dir
+        return maven_jars(KAFKA_FILES / "pom.xml", self.libs_dir, {"kafka.version": self.version},
+                          f"org.apache.kafka:kafka_2.13:{self.version}")
 
     def write_config(self) -> Path:
         """Write server.properties for a single combined broker+controller node on 127.0.0.1."""

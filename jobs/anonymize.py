@@ -49,7 +49,7 @@ class Report:
         return dict(self.__dict__)
 
 
-def spark_session(master: str | None, app_name: str = "centralita-anonymize"):
+def spark_session(master: str | None, app_name: str = "centralita-anonymize", jars: list[str] | None = None):
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -57,13 +57,61 @@ def spark_session(master: str | None, app_name: str = "centralita-anonymize"):
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1") \
         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.execution.arrow.pyspark.enabled", "true") \
         .config("spark.ui.showConsoleProgress", "false")
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
     if master:
         builder = builder.master(master)
     return builder.getOrCreate()
 
 
+KAFKA_PREFIX = "kafka://"
+
+
+def read_kafka(spark, source: str, starting_offsets: str):
+    """conversation.log (or another ConversationTurn topic) read by offsets with Spark's Kafka source, values
+    decoded from Avro single-object encoding in the Python workers. `source` is kafka://host:port[,host:port]/topic."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    address, _, topic = source[len(KAFKA_PREFIX):].partition("/")
+    if not address or not topic:
+        raise AnonymizeError(f"a Kafka input looks like kafka://host:port/topic, not {source}")
+    raw = spark.read.format("kafka").option("kafka.bootstrap.servers", address).option("subscribe", topic) \
+        .option("startingOffsets", starting_offsets).option("endingOffsets", "latest").option("failOnDataLoss", "false").load()
+    schema = StructType([StructField(n, StringType()) for n in (*REQUIRED, *OPTIONAL, "_skip")])
+    return raw.select("value").mapInPandas(decode_turns, schema)
+
+
+def decode_turns(batches):
+    """Avro ConversationTurn bytes -> the job's columns; a value that does not decode is a counted skip."""
+    import pandas as pd
+
+    from schemas.codec import AvroCodec, CodecError
+
+    codec = AvroCodec()
+    for batch in batches:
+        rows = []
+        for value in batch["value"]:
+            try:
+                turn = codec.decode(bytes(value))
+            except (CodecError, TypeError, ValueError):
+                rows.append({"_skip": "undecodable_value"})
+                continue
+            # A customer the channels could not identify is known by their conversation.
+            rows.append({"message_id": turn.get("message_id") or turn.get("turn_id"), "conversation_id": turn.get("conversation_id"),
+                         "customer_id": turn.get("customer_id") or turn.get("conversation_id"), "channel": turn.get("channel"),
+                         "sent_at": turn["sent_at"].isoformat() if turn.get("sent_at") else None, "text": turn.get("text"),
+                         "agent_id": turn.get("agent_id"), "intent": turn.get("intent"),
+                         "confidence": None if turn.get("confidence") is None else str(turn["confidence"]),
+                         "language": turn.get("language"), "direction": turn.get("direction"), "author": turn.get("author"),
+                         "_skip": None})
+        if rows:  # an empty frame does not convert back to Arrow
+            yield pd.DataFrame(rows, columns=[*REQUIRED, *OPTIONAL, "_skip"]).astype(object).where(lambda f: f.notna(), None)
+
+
 def read_rows(spark, path: Path):
     """A DataFrame with one string column `raw` (JSON Lines) or the Parquet columns, plus the input format."""
+    if str(path).startswith(KAFKA_PREFIX):
+        return read_kafka(spark, str(path), "earliest"), "kafka"
     if not path.exists():
         raise AnonymizeError(f"{path} does not exist")
     files = [p for p in (path.rglob("*") if path.is_dir() else [path]) if p.is_file() and not p.name.startswith(("_", "."))]
@@ -152,7 +200,7 @@ def output_schema():
     return StructType(fields)
 
 
-def run_job(spark, input_path: Path, output_path: Path, key: bytes, erase: set[str] | None = None,
+def run_job(spark, input_path: Path | str, output_path: Path, key: bytes, erase: set[str] | None = None,
             known_names: list[str] | None = None, granularity: str = "hour") -> Report:
     from pyspark.sql import functions as F
 
@@ -163,8 +211,11 @@ def run_job(spark, input_path: Path, output_path: Path, key: bytes, erase: set[s
     started = time.monotonic()
     report = Report(str(input_path), str(output_path))
     frame, kind = read_rows(spark, input_path)
-    rows = with_skip_reasons(parse_jsonl(frame) if kind == "jsonl" else frame.select(
-        *[F.col(c).cast("string").alias(c) for c in REQUIRED + OPTIONAL if c in frame.columns]))
+    if kind == "jsonl":
+        frame = parse_jsonl(frame)
+    elif kind == "parquet":
+        frame = frame.select(*[F.col(c).cast("string").alias(c) for c in REQUIRED + OPTIONAL if c in frame.columns])
+    rows = with_skip_reasons(frame)
     rows = rows.cache()
     report.rows_in = rows.count()
     report.skipped = {r["_skip"]: r["count"] for r in rows.where(F.col("_skip").isNotNull()).groupBy("_skip").count().collect()}
@@ -225,10 +276,12 @@ def erased_subjects() -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from infra.processes import StackError
     from jobs.pseudonymize import PseudonymKeyError, load_key
+    from jobs.spark_jars import kafka_connector_jars
 
     parser = argparse.ArgumentParser(prog="anonymize", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, type=Path)
+    parser.add_argument("--input", required=True, help="JSON Lines or Parquet file/folder, or kafka://host:port/topic")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--master", default=None, help="Spark master (default local[*] or spark-submit's)")
     parser.add_argument("--key-file", type=Path, default=None, help="pseudonymization key (else CENTRALITA_PSEUDONYM_KEY)")
@@ -239,15 +292,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         key = load_key(args.key_file)
         erase, names = set(read_list(args.erase_list)) | erased_subjects(), read_list(args.known_names)
-        spark = spark_session(args.master or ("local[*]" if "pyspark.shell" not in sys.modules else None))
+        kafka_input = args.input.startswith(KAFKA_PREFIX)
+        jars = kafka_connector_jars() if kafka_input else None
+        spark = spark_session(args.master or ("local[*]" if "pyspark.shell" not in sys.modules else None), jars=jars)
         spark.sparkContext.setLogLevel("ERROR")
         progress = Progress(spark)
         progress.start()
         try:
-            report = run_job(spark, args.input, args.output, key, erase, names, args.granularity)
+            report = run_job(spark, args.input if kafka_input else Path(args.input), args.output, key, erase, names,
+                             args.granularity)
         finally:
             progress.done.set()
-    except (AnonymizeError, PseudonymKeyError) as error:
+    except (AnonymizeError, PseudonymKeyError, StackError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report.as_dict(), indent=2))
