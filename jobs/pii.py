@@ -74,6 +74,7 @@ NAME_CUE = re.compile(r"(?i:me llamo|mi nombre es|soy|my name is|i am|i'm|this i
                       r"((?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)(?:\s+(?:de\s+(?:la\s+)?)?(?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)){0,3})")
 # A number right after one of these is a reference (order, ticket, customer number), not a phone.
 REFERENCE_CUE = re.compile(r"(?:#|\border|\bpedido|\bref\w*|\bn[ºo°]\.?|\bnumber|\bnumero|\btracking|\bcliente|\bclient|\bticket|\bfactura|\binvoice)\s*:?\s*$")
+_DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[A-Za-zÁÉÍÓÚÑáéíóúñü]+")
 
 
@@ -127,7 +128,8 @@ class PiiDetector:
                 add("IP", *m.span())
         for m in DOB.finditer(folded):
             add("DATE_OF_BIRTH", *m.span(1))
-        for region in self.phone_regions:
+        phone_regions = self.phone_regions if len(_DIGIT.findall(text)) >= 7 else ()  # fewer digits: no phone number
+        for region in phone_regions:
             for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
                 if not REFERENCE_CUE.search(folded[max(0, m.start - 16):m.start]):
                     add("PHONE", m.start, m.end)
