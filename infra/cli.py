@@ -345,19 +345,24 @@ def _subject_command(action: str, subject: str, outputs: tuple[str, ...], key_fi
     click.echo(json.dumps(result, indent=2, default=str, ensure_ascii=False))
 
 
+def subject_options(command):
+    """--subject, --output (repeatable) and --key-file, shared by erase and export."""
+    command = click.option("--key-file", type=click.Path(exists=True, dir_okay=False), default=None,
+                           help="Pseudonymization key (else CENTRALITA_PSEUDONYM_KEY).")(command)
+    command = click.option("--output", "outputs", multiple=True, type=click.Path(file_okay=False),
+                           help="Anonymized dataset (repeatable).")(command)
+    return click.option("--subject", required=True, help="The customer id (phone, email or CRM id).")(command)
+
+
 @main.command()
-@click.option("--subject", required=True, help="The customer id (phone, email or CRM id).")
-@click.option("--output", "outputs", multiple=True, type=click.Path(file_okay=False), help="Anonymized dataset to clean (repeatable).")
-@click.option("--key-file", type=click.Path(exists=True, dir_okay=False), default=None, help="Pseudonymization key (else CENTRALITA_PSEUDONYM_KEY).")
+@subject_options
 def erase(subject: str, outputs: tuple[str, ...], key_file: str | None) -> None:
     """Right to erasure: remove a subject from anonymized outputs, tombstone their keys, record an audit line."""
     _subject_command("erase", subject, outputs, key_file)
 
 
 @main.command()
-@click.option("--subject", required=True, help="The customer id (phone, email or CRM id).")
-@click.option("--output", "outputs", multiple=True, type=click.Path(file_okay=False), help="Anonymized dataset to search (repeatable).")
-@click.option("--key-file", type=click.Path(exists=True, dir_okay=False), default=None, help="Pseudonymization key (else CENTRALITA_PSEUDONYM_KEY).")
+@subject_options
 def export(subject: str, outputs: tuple[str, ...], key_file: str | None) -> None:
     """Right of access: everything held about a subject, as JSON."""
     _subject_command("export", subject, outputs, key_file)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.anonymize import AnonymizeError, run_job, spark_session
+from jobs.anonymize import AnonymizeError, run_job
 
 KEY = b"test-key-0123456789abcdef"
 ROWS = [
@@ -24,14 +24,6 @@ ROWS = [
     {"message_id": "m4", "conversation_id": "conv-3", "customer_id": "c3", "channel": "EMAIL", "sent_at": "2026-11-21T09:00:00Z"},
     {"message_id": "m5", "conversation_id": "conv-3", "customer_id": "c3", "channel": "EMAIL", "sent_at": "yesterday", "text": "hi"},
 ]
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = spark_session("local[2]")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ Kafka source (connector jars fetched by Maven into the cache), through the CLI."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid

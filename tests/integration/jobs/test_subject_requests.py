@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from infra.kafka_clients import make_admin, make_producer
-from jobs.anonymize import erased_subjects, run_job, spark_session
+from jobs.anonymize import erased_subjects, run_job
 from jobs.pseudonymize import Pseudonymizer
 from jobs.subject import erase_subject, export_subject
 from schemas.codec import AvroCodec
@@ -21,14 +21,6 @@ from streams.audit import read_messages
 from streams.ids import message_id
 
 KEY = b"subject-test-key-0123456789"
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = spark_session("local[2]")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def inbound(conversation: str, sender: str, text: str) -> dict:
