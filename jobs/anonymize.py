@@ -108,10 +108,10 @@ def decode_turns(batches):
             yield pd.DataFrame(rows, columns=[*REQUIRED, *OPTIONAL, "_skip"]).astype(object).where(lambda f: f.notna(), None)
 
 
-def read_rows(spark, path: Path):
+def read_rows(spark, path: Path | str, starting_offsets: str = "earliest"):
     """A DataFrame with one string column `raw` (JSON Lines) or the Parquet columns, plus the input format."""
     if str(path).startswith(KAFKA_PREFIX):
-        return read_kafka(spark, str(path), "earliest"), "kafka"
+        return read_kafka(spark, str(path), starting_offsets), "kafka"
     if not path.exists():
         raise AnonymizeError(f"{path} does not exist")
     files = [p for p in (path.rglob("*") if path.is_dir() else [path]) if p.is_file() and not p.name.startswith(("_", "."))]
@@ -201,7 +201,7 @@ def output_schema():
 
 
 def run_job(spark, input_path: Path | str, output_path: Path, key: bytes, erase: set[str] | None = None,
-            known_names: list[str] | None = None, granularity: str = "hour") -> Report:
+            known_names: list[str] | None = None, granularity: str = "hour", starting_offsets: str = "earliest") -> Report:
     from pyspark.sql import functions as F
 
     from jobs.pii import TYPES
@@ -210,7 +210,7 @@ def run_job(spark, input_path: Path | str, output_path: Path, key: bytes, erase:
         raise AnonymizeError(f"granularity must be one of {', '.join(GRANULARITIES)}")
     started = time.monotonic()
     report = Report(str(input_path), str(output_path))
-    frame, kind = read_rows(spark, input_path)
+    frame, kind = read_rows(spark, input_path, starting_offsets)
     if kind == "jsonl":
         frame = parse_jsonl(frame)
     elif kind == "parquet":
@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-file", type=Path, default=None, help="pseudonymization key (else CENTRALITA_PSEUDONYM_KEY)")
     parser.add_argument("--erase-list", type=Path, default=None, help="customer ids to leave out, one per line")
     parser.add_argument("--known-names", type=Path, default=None, help="names the CRM knows, one per line")
+    parser.add_argument("--starting-offsets", default="earliest",
+                        help='Kafka input: earliest, or per partition as JSON: {"conversation.log": {"0": 120, "1": -2}}')
     parser.add_argument("--granularity", choices=list(GRANULARITIES), default="hour", help="how sent_at is generalized")
     args = parser.parse_args(argv)
     try:
@@ -300,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         progress.start()
         try:
             report = run_job(spark, args.input if kafka_input else Path(args.input), args.output, key, erase, names,
-                             args.granularity)
+                             args.granularity, args.starting_offsets)
         finally:
             progress.done.set()
     except (AnonymizeError, PseudonymKeyError, StackError) as error:

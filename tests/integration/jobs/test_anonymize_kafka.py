@@ -46,3 +46,21 @@ def test_conversation_log_from_kafka(kafka, tmp_path: Path) -> None:
 
     texts = sorted(pq.read_table(tmp_path / "out").column("text").to_pylist())
     assert texts == ["mi pedido 4711 no llega", "soy <PERSON>, <EMAIL>"]
+
+
+def test_starting_offsets_skip_what_was_anonymized_before(kafka, tmp_path: Path) -> None:
+    topic = f"test.{uuid.uuid4().hex[:8]}.conversation-log"
+    admin = make_admin(kafka.settings)
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result(30)
+    codec, producer = AvroCodec(), make_producer(kafka.settings)
+    for i in range(3):
+        producer.produce(topic, key=b"c", value=codec.encode("ConversationTurn", turn(i, "c", "cust", f"mensaje {i}")))
+    producer.flush(10)
+    env = {**kafka.env(), "CENTRALITA_PSEUDONYM_KEY": "kafka-test-key-0123456789"}
+    result = subprocess.run([sys.executable, "-m", "infra.cli", "anonymize", "--input", f"kafka://{kafka.bootstrap}/{topic}",
+                             "--output", str(tmp_path / "out"), "--master", "local[1]",
+                             "--starting-offsets", json.dumps({topic: {"0": 2}})], env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["rows_in"] == 1  # offsets 0 and 1 were read by an earlier run
