@@ -53,6 +53,8 @@ def spark_session(master: str | None, app_name: str = "centralita-anonymize", ja
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers run this interpreter (with this environment's packages), not whatever `python3` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC") \
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1") \
         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.execution.arrow.pyspark.enabled", "true") \
