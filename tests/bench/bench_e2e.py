@@ -1,5 +1,5 @@
 """End-to-end benchmark: customer messages from the raw web chat topic to formatted replies on
-`channel.webchat.outbound`, through one real worker (normalize, sessions, rule-based inference, routing,
+`channel.webchat.outbound`, through one real worker (normalize, sessions, inference through the local Triton on CPU, routing,
 replies, formatting), at several offered loads. Reports achieved messages/s and p50/p99 latency per load."""
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def run(quick: bool = False) -> dict:
     finally:
         replies.stop()
         stop_worker(worker)
-    return {"bench": "e2e", "unit": "msg/s achieved (raw topic to channel outbound topic, one worker, rule-based inference)",
+    return {"bench": "e2e", "unit": "msg/s achieved (raw topic to channel outbound topic, one worker, inference through Triton on CPU)",
             "results": results, "latency": {k: {"p50_ms": v["p50_ms"], "p99_ms": v["p99_ms"]} for k, v in details.items()},
             "details": details, "seconds_per_load": seconds, "quick": quick, "plot": plot(details)}
 
