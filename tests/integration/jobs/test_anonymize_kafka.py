@@ -24,20 +24,29 @@ def turn(i: int, conversation: str, customer: str | None, text: str) -> dict:
             "model_version": "intent-1", "route": "answer"}
 
 
-def test_conversation_log_from_kafka(kafka, tmp_path: Path) -> None:
+def new_topic(kafka, partitions: int) -> str:
     topic = f"test.{uuid.uuid4().hex[:8]}.conversation-log"
     admin = make_admin(kafka.settings)
-    for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
+    for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
         future.result(30)
+    return topic
+
+
+def anonymize(kafka, topic: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`centralita anonymize` on the topic, in its own process (Spark starts with the connector jars)."""
+    env = {**kafka.env(), "CENTRALITA_PSEUDONYM_KEY": "kafka-test-key-0123456789"}
+    return subprocess.run([sys.executable, "-m", "infra.cli", "anonymize", "--input", f"kafka://{kafka.bootstrap}/{topic}",
+                           "--output", str(out), *extra], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_conversation_log_from_kafka(kafka, tmp_path: Path) -> None:
+    topic = new_topic(kafka, 2)
     codec, producer = AvroCodec(), make_producer(kafka.settings)
     producer.produce(topic, key=b"c1", value=codec.encode("ConversationTurn", turn(1, "c1", "+34612345678", "soy Ana, ana@x.com")))
     producer.produce(topic, key=b"c2", value=codec.encode("ConversationTurn", turn(2, "c2", None, "mi pedido 4711 no llega")))
     producer.produce(topic, key=b"c3", value=b"not avro at all")
     producer.flush(10)
-    env = {**kafka.env(), "CENTRALITA_PSEUDONYM_KEY": "kafka-test-key-0123456789"}
-    result = subprocess.run([sys.executable, "-m", "infra.cli", "anonymize", "--input", f"kafka://{kafka.bootstrap}/{topic}",
-                             "--output", str(tmp_path / "out"), "--master", "local[2]"], env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = anonymize(kafka, topic, tmp_path / "out", "--master", "local[2]")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["rows_in"] == 3 and report["rows_out"] == 2 and report["skipped"] == {"undecodable_value": 1}
@@ -49,18 +58,12 @@ def test_conversation_log_from_kafka(kafka, tmp_path: Path) -> None:
 
 
 def test_starting_offsets_skip_what_was_anonymized_before(kafka, tmp_path: Path) -> None:
-    topic = f"test.{uuid.uuid4().hex[:8]}.conversation-log"
-    admin = make_admin(kafka.settings)
-    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
-        future.result(30)
+    topic = new_topic(kafka, 1)
     codec, producer = AvroCodec(), make_producer(kafka.settings)
     for i in range(3):
         producer.produce(topic, key=b"c", value=codec.encode("ConversationTurn", turn(i, "c", "cust", f"mensaje {i}")))
     producer.flush(10)
-    env = {**kafka.env(), "CENTRALITA_PSEUDONYM_KEY": "kafka-test-key-0123456789"}
-    result = subprocess.run([sys.executable, "-m", "infra.cli", "anonymize", "--input", f"kafka://{kafka.bootstrap}/{topic}",
-                             "--output", str(tmp_path / "out"), "--master", "local[1]",
-                             "--starting-offsets", json.dumps({topic: {"0": 2}})], env=env, capture_output=True, text=True,
-                            timeout=600)
+    result = anonymize(kafka, topic, tmp_path / "out", "--master", "local[1]", "--starting-offsets",
+                       json.dumps({topic: {"0": 2}}))
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout)["rows_in"] == 1  # offsets 0 and 1 were read by an earlier run
