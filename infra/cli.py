@@ -208,8 +208,13 @@ def gateway(port: int | None) -> None:
 @click.option("--web-port", type=int, default=None, help="Worker web port (metrics); give each worker its own.")
 def worker(loglevel: str, web_port: int | None) -> None:
     """Run a Faust stream worker (several can run side by side; partitions are shared among them)."""
-    from streams.app import app
+    from infra.kafka_clients import BrokerUnreachableError
+    from streams.app import app, declare_changelog_topics
 
+    try:
+        declare_changelog_topics(app, get_settings())
+    except BrokerUnreachableError as exc:
+        fail(str(exc))
     argv = ["centralita worker", "worker", "-l", loglevel]
     if web_port is not None:
         argv += ["--web-port", str(web_port)]

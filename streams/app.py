@@ -13,6 +13,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
 from infra.settings import Settings, get_settings
+from schemas.topics import TopicSpec
 
 
 class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
@@ -61,6 +62,28 @@ def create_app(settings: Settings) -> CentralitaApp:
         key_serializer="raw",
         value_serializer="raw",
     )
+
+
+def changelog_topics(faust_app: faust.App) -> list[TopicSpec]:
+    """The changelog topic of every table of the app, as catalog entries (compacted, kept forever)."""
+    return [TopicSpec(table.changelog_topic.get_topic_name(), table.changelog_topic.partitions or table.partitions,
+                      -1, None, "table key", cleanup_policy="compact",
+                      description=f"Changelog of the {name} table of {faust_app.conf.id}.")
+            for name, table in faust_app.tables.items()]
+
+
+def declare_changelog_topics(faust_app: faust.App, settings: Settings) -> None:
+    """Create the tables' changelog topics before the worker starts, and wait for their leaders.
+
+    Faust declares them itself on start-up, but then reads their partition count from consumer metadata that
+    may not know them yet; on a fresh broker an agent's first table write crashed it with PartitionsMismatch
+    ("... changelog topic has 0 partitions") and its partitions stalled. Topics that exist before the
+    consumer's first metadata request are known from the start.
+    """
+    from infra.kafka_clients import make_admin
+    from infra.topic_admin import create_topics
+
+    create_topics(make_admin(settings), settings.kafka_bootstrap, changelog_topics(faust_app))
 
 
 app = create_app(get_settings())
