@@ -43,6 +43,33 @@ def java_executable() -> str:
 
 
 @dataclass(frozen=True)
+class BrokerSecurity:
+    """TLS and SASL/SCRAM on the client listener, ACLs enforced (StandardAuthorizer, deny by default).
+
+    For the local broker (tests, a developer trying TLS): a PEM keystore (private key + certificate chain), the
+    CA that signed it (clients trust it), and the super user the broker itself and administrators authenticate
+    as. The controller listener, on 127.0.0.1 only, uses SASL PLAIN with the same user: KRaft controllers cannot
+    use SCRAM (its credentials live in the metadata they serve).
+    """
+
+    keystore_pem: Path
+    ca_file: Path
+    admin_username: str
+    admin_password: str
+    mechanism: str = "SCRAM-SHA-512"
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka properties of the super user (readiness checks, ACL and user administration)."""
+        return {"security.protocol": "SASL_SSL", "sasl.mechanisms": self.mechanism, "sasl.username": self.admin_username,
+                "sasl.password": self.admin_password, "ssl.ca.location": str(self.ca_file)}
+
+    def jaas(self, module: str, extra: str = "") -> str:
+        quoted = self.admin_password.replace("\\", "\\\\").replace('"', '\\"')
+        return (f'org.apache.kafka.common.security.{module} required username="{self.admin_username}" '
+                f'password="{quoted}"{extra};')
+
+
+@dataclass(frozen=True)
 class KafkaBroker:
     """One local broker: where its jars, data and config live, and how to start, probe and stop it."""
 
@@ -53,6 +80,7 @@ class KafkaBroker:
     controller_port: int
     heap: str = "512m"
     start_timeout_s: float = 60.0
+    security: BrokerSecurity | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "KafkaBroker":
@@ -117,8 +145,36 @@ class KafkaBroker:
             "auto.create.topics.enable": "true",
             "log.retention.check.interval.ms": "60000",
         }
+        if self.security is not None:
+            props.update(self._secure_props(self.security))
         self.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        self.config_file.chmod(0o600)  # holds the super user's password when secured
         return self.config_file
+
+    def _secure_props(self, security: BrokerSecurity) -> dict[str, str]:
+        """SASL_SSL for clients and between brokers, SASL PLAIN on the local controller listener, ACLs on."""
+        mechanism = security.mechanism.lower()
+        plain_users = f' user_{security.admin_username}="{security.admin_password}"'
+        return {
+            "listeners": f"SASL_SSL://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"SASL_SSL://{HOST}:{self.port}",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+            "inter.broker.listener.name": "SASL_SSL",
+            "sasl.enabled.mechanisms": security.mechanism,
+            "sasl.mechanism.inter.broker.protocol": security.mechanism,
+            f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config": security.jaas("scram.ScramLoginModule"),
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": security.jaas("plain.PlainLoginModule", plain_users),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(security.keystore_pem),
+            "ssl.truststore.type": "PEM",  # the broker is a TLS client of itself (inter-broker listener)
+            "ssl.truststore.location": str(security.ca_file),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{security.admin_username}",
+            "allow.everyone.if.no.acl.found": "false",
+            "auto.create.topics.enable": "false",
+        }
 
     def ensure_formatted(self, java: str) -> None:
         """Format KRaft storage once; a formatted data folder keeps its cluster id across restarts."""
@@ -127,6 +183,9 @@ class KafkaBroker:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = [java, "-cp", str(self.libs_dir / "*"), *self._log_opts(), "kafka.tools.StorageTool",
                "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)]  # an id may start with "-"
+        if self.security is not None:  # the super user's SCRAM credential must exist before the broker starts
+            s = self.security
+            cmd += ["--add-scram", f"{s.mechanism}=[name={s.admin_username},password={s.admin_password}]"]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage in {self.data_dir} failed:\n{(result.stdout + result.stderr)[-2000:]}")
@@ -139,8 +198,9 @@ class KafkaBroker:
             return False
         from confluent_kafka.admin import AdminClient
 
+        secured = self.security.client_config() if self.security is not None else {}
         try:
-            AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(timeout=3)
+            AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0, **secured}).list_topics(timeout=3)
             return True
         except Exception:  # noqa: BLE001 - any failure means "not ready yet"
             return False

@@ -32,6 +32,16 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "centralita",
         description="Downloads shared by every checkout (the Kafka broker jars).",
     )
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT (local stack), SSL, SASL_PLAINTEXT or SASL_SSL (production: SASL_SSL)."
+    )
+    kafka_sasl_mechanism: str = Field("SCRAM-SHA-512", description="SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN.")
+    kafka_sasl_username: str = Field("", description="SASL user of this component (one per component: ACLs are per user).")
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (or CENTRALITA_KAFKA_SASL_PASSWORD_FILE).")
+    kafka_sasl_password_file: Path | None = Field(None, description="File holding the SASL password (a mounted secret).")
+    kafka_ssl_ca_file: Path | None = Field(None, description="PEM CA bundle that signed the brokers' certificates (SSL, SASL_SSL).")
+    kafka_ssl_cert_file: Path | None = Field(None, description="PEM client certificate, for brokers that require mutual TLS.")
+    kafka_ssl_key_file: Path | None = Field(None, description="PEM private key of the client certificate.")
     kafka_version: str = Field("4.1.1", description="Apache Kafka release the local broker runs.")
     kafka_port: int = Field(9092, description="Local broker's client port on 127.0.0.1.")
     kafka_controller_port: int = Field(9093, description="Local broker's KRaft controller port.")
@@ -94,6 +104,13 @@ class Settings(BaseSettings):
     crm_max_attempts: int = Field(6, description="CRM sink: attempts per job on transient failures (backoff between).")
     crm_group_id: str = Field("centralita-crm-sink", description="CRM sink consumer group.")
 
+
+    @property
+    def kafka_password(self) -> str:
+        """The SASL password: from its file when one is given (Kubernetes secrets are files), else the variable."""
+        if self.kafka_sasl_password_file is not None:
+            return self.kafka_sasl_password_file.read_text(encoding="utf-8").strip()
+        return self.kafka_sasl_password.get_secret_value()
 
     @property
     def triton_address(self) -> str:

@@ -74,13 +74,43 @@ def read_kafka(spark, source: str, starting_offsets: str):
     decoded from Avro single-object encoding in the Python workers. `source` is kafka://host:port[,host:port]/topic."""
     from pyspark.sql.types import StringType, StructField, StructType
 
+    from infra.kafka_acls import ANONYMIZER_GROUP
+    from infra.settings import get_settings
+
     address, _, topic = source[len(KAFKA_PREFIX):].partition("/")
     if not address or not topic:
         raise AnonymizeError(f"a Kafka input looks like kafka://host:port/topic, not {source}")
-    raw = spark.read.format("kafka").option("kafka.bootstrap.servers", address).option("subscribe", topic) \
-        .option("startingOffsets", starting_offsets).option("endingOffsets", "latest").option("failOnDataLoss", "false").load()
+    reader = spark.read.format("kafka").option("kafka.bootstrap.servers", address).option("subscribe", topic) \
+        .option("groupIdPrefix", ANONYMIZER_GROUP) \
+        .option("startingOffsets", starting_offsets).option("endingOffsets", "latest").option("failOnDataLoss", "false")
+    for name, value in kafka_security_options(get_settings()).items():
+        reader = reader.option(name, value)
+    raw = reader.load()
     schema = StructType([StructField(n, StringType()) for n in (*REQUIRED, *OPTIONAL, "_skip")])
     return raw.select("value").mapInPandas(decode_turns, schema)
+
+
+def kafka_security_options(settings) -> dict[str, str]:
+    """The CENTRALITA_KAFKA_* TLS/SASL settings as options of Spark's Kafka source (the Java client's names).
+
+    The JAAS line holds the password; Spark redacts option values that match `spark.redaction.regex`
+    ("password" among them) in plans and the UI.
+    """
+    from infra.kafka_clients import security_config
+
+    librdkafka = security_config(settings)
+    if not librdkafka:
+        return {}
+    options = {"kafka.security.protocol": librdkafka["security.protocol"]}
+    if "sasl.mechanisms" in librdkafka:
+        module = "plain.PlainLoginModule" if librdkafka["sasl.mechanisms"] == "PLAIN" else "scram.ScramLoginModule"
+        user, password = (librdkafka[k].replace("\\", "\\\\").replace('"', '\\"') for k in ("sasl.username", "sasl.password"))
+        options.update({"kafka.sasl.mechanism": librdkafka["sasl.mechanisms"],
+                        "kafka.sasl.jaas.config": f'org.apache.kafka.common.security.{module} required '
+                                                  f'username="{user}" password="{password}";'})
+    if "ssl.ca.location" in librdkafka:
+        options.update({"kafka.ssl.truststore.type": "PEM", "kafka.ssl.truststore.location": librdkafka["ssl.ca.location"]})
+    return options
 
 
 def decode_turns(batches):

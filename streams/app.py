@@ -42,12 +42,28 @@ class CentralitaApp(faust.App):
         return Transport(self.conf.broker_consumer, self)
 
 
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """Faust's (aiokafka's) view of the same TLS/SASL settings the confluent-kafka clients use."""
+    from infra.kafka_clients import security_config, ssl_context
+
+    security_config(settings)  # the same validation and errors as every other client
+    protocol = settings.kafka_security_protocol.upper()
+    context = ssl_context(settings)
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_password,
+                                     ssl_context=context, mechanism=settings.kafka_sasl_mechanism)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return None
+
+
 def create_app(settings: Settings) -> CentralitaApp:
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return CentralitaApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
+        broker_credentials=broker_credentials(settings),
         store=settings.store,
         processing_guarantee="at_least_once",
         broker_session_timeout=settings.broker_session_timeout_s,
