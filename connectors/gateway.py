@@ -28,6 +28,7 @@ from connectors.channels import InvalidPayload, RawEvent, normalize
 from connectors.signatures import verify_sha256, verify_twilio
 from connectors.webchat.sessions import ReplyFollower, Visitors
 from infra.kafka_clients import make_producer
+from infra.metrics import exposition
 from infra.settings import Settings
 from schemas.topics import SOURCES
 
@@ -227,5 +228,10 @@ def create_app(config: GatewayConfig, publisher: Any, settings: Settings | None 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     return app

@@ -181,12 +181,13 @@ def normalize_cmd(source: str, file: str) -> None:
 
 
 @main.command()
-@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default CENTRALITA_GATEWAY_PORT).")
+@click.option("--port", type=int, default=None, help="Port (default CENTRALITA_GATEWAY_PORT), on CENTRALITA_BIND_HOST.")
 def gateway(port: int | None) -> None:
-    """Run the webhook gateway (an ASGI server on 127.0.0.1; put a TLS proxy in front in production)."""
+    """Run the webhook gateway (an ASGI server on CENTRALITA_BIND_HOST; put a TLS proxy in front in production)."""
     import uvicorn
 
     from connectors.gateway import GatewayConfig, RawPublisher, create_app
+    from infra.prometheus_server import register_process
 
     settings = get_settings()
     config = GatewayConfig.from_settings(settings)
@@ -196,8 +197,9 @@ def gateway(port: int | None) -> None:
         if not secret:
             click.echo(f"warning: {name} is not set: webhooks that need it are refused with 401", err=True)
     publisher = RawPublisher(settings, timeout_s=settings.gateway_publish_timeout_s)
+    register_process(settings, "centralita-gateway", port or settings.gateway_port)
     try:
-        uvicorn.run(create_app(config, publisher, settings), host="127.0.0.1", port=port or settings.gateway_port,
+        uvicorn.run(create_app(config, publisher, settings), host=settings.bind_host, port=port or settings.gateway_port,
                     log_level="warning", access_log=False)
     finally:
         publisher.close()
@@ -211,10 +213,14 @@ def worker(loglevel: str, web_port: int | None) -> None:
     from infra.kafka_clients import BrokerUnreachableError
     from streams.app import app, declare_changelog_topics
 
+    from infra.prometheus_server import register_process
+
+    settings = get_settings()
     try:
-        declare_changelog_topics(app, get_settings())
+        declare_changelog_topics(app, settings)
     except BrokerUnreachableError as exc:
         fail(str(exc))
+    register_process(settings, "centralita-worker", web_port or settings.worker_web_port)
     argv = ["centralita worker", "worker", "-l", loglevel]
     if web_port is not None:
         argv += ["--web-port", str(web_port)]
@@ -244,7 +250,7 @@ def audit_cmd() -> None:
 # -- CRM ---------------------------------------------------------------------------------------------------
 
 @main.command("salesforce-emulator")
-@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default CENTRALITA_SF_EMULATOR_PORT).")
+@click.option("--port", type=int, default=None, help="Port (default CENTRALITA_SF_EMULATOR_PORT), on CENTRALITA_BIND_HOST.")
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite file (default <state>/salesforce.sqlite).")
 def salesforce_emulator(port: int | None, db: str | None) -> None:
     """Run the local Salesforce emulator (logins + Bulk API 1.0) in the foreground."""
@@ -262,7 +268,7 @@ def salesforce_emulator(port: int | None, db: str | None) -> None:
                             client_secret=settings.sf_client_secret.get_secret_value(),
                             username=settings.sf_username, password=settings.sf_password.get_secret_value(),
                             jwt_public_key=public_key, session_ttl_s=settings.sf_session_ttl_s)
-    uvicorn.run(create_app(config), host="127.0.0.1", port=port or settings.sf_emulator_port,
+    uvicorn.run(create_app(config), host=settings.bind_host, port=port or settings.sf_emulator_port,
                 log_level="warning", access_log=False)
 
 
@@ -274,9 +280,13 @@ def crm_sink(topic: str) -> None:
 
     from connectors.crm.salesforce import SalesforceCrm
     from connectors.crm.sink import CaseSink, SinkStopped
+    from infra.metrics import serve_metrics
+    from infra.prometheus_server import register_process
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
+    serve_metrics(settings.crm_metrics_port, settings.bind_host)
+    register_process(settings, "centralita-crm-sink", settings.crm_metrics_port)
     try:
         CaseSink(settings, SalesforceCrm.from_settings(settings), topic=topic).run()
     except SinkStopped as exc:
@@ -296,6 +306,52 @@ def demo() -> None:
         run_demo(get_settings(), console)
     except (StackError, BrokerUnreachableError, RuntimeError) as exc:
         fail(str(exc))
+
+
+@main.command()
+@click.option("--rate", type=float, required=True, help="Customer messages per second offered (open loop).")
+@click.option("--duration", type=float, required=True, help="Seconds to offer them for.")
+@click.option("--via", type=click.Choice(["kafka", "gateway"]), default="kafka", show_default=True,
+              help="Straight onto the raw topics, or through the webhook gateway over HTTP (signed).")
+@click.option("--gateway-url", default=None, help="Gateway base URL (default http://127.0.0.1:CENTRALITA_GATEWAY_PORT).")
+@click.option("--channels", default=",".join(("webchat", "whatsapp", "twilio", "messenger", "instagram", "email")),
+              show_default=True, help="Comma-separated sources to simulate customers on.")
+@click.option("--seed", type=int, default=None, help="Random seed (same personas and think times).")
+@click.option("--drain", type=float, default=20.0, show_default=True, help="Seconds to wait for the last replies.")
+@click.option("--output", type=click.Path(file_okay=False), default=None, help="Folder for the JSON report and plot (default bench-results/).")
+def simulate(rate: float, duration: float, via: str, gateway_url: str | None, channels: str, seed: int | None,
+             drain: float, output: str | None) -> None:
+    """Simulate customers on every channel at RATE msg/s for DURATION s; print a latency/throughput report."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from infra.kafka_clients import BrokerUnreachableError, cluster_metadata, make_admin
+    from infra.simulate import plot, run_simulation
+
+    settings = get_settings()
+    try:
+        cluster_metadata(make_admin(settings), settings.kafka_bootstrap)
+    except BrokerUnreachableError as exc:
+        fail(str(exc))
+    with Progress(TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[answered]} answered"),
+                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task("sent", total=int(rate * duration), answered=0)
+        try:
+            result = run_simulation(settings, rate, duration, via=via, gateway_url=gateway_url,
+                                    channels=tuple(c.strip() for c in channels.split(",") if c.strip()), seed=seed,
+                                    drain_s=drain, progress=lambda done, total, answered: bar.update(task, completed=done,
+                                                                                                     answered=answered))
+        except ValueError as exc:
+            fail(str(exc), code=2)
+    out = Path(output) if output else None
+    result["plot"] = plot(result, out)
+    text = json.dumps(result, indent=2)
+    if out is not None:
+        (out / f"{Path(result['plot']).stem}.json").write_text(text)
+    click.echo(json.dumps({k: v for k, v in result.items() if k != "timeline"}, indent=2))
+    if result["sent"] and not result["answered"]:
+        fail("no message was answered: is a worker running (`centralita worker`)?")
 
 
 @main.command()

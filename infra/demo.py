@@ -18,7 +18,6 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from rich.console import Console
 from rich.table import Table
@@ -29,6 +28,7 @@ from infra.processes import ManagedProcess, free_port
 from infra.settings import Settings
 from infra.stack import Stack
 from infra.topic_admin import create_topics
+from infra.webhooks import CustomerMessage, webhook_body
 from schemas.codec import AvroCodec
 from schemas.topics import CATALOG
 from streams.audit import audit, read_topic
@@ -64,22 +64,10 @@ def customers(run: str) -> list[Customer]:
 
 def raw_body(customer: Customer, run: str, turn: int, text: str) -> bytes:
     """The provider's webhook body for one customer message."""
-    uid = f"{run}-{customer.source}-{customer.address}-{turn}"
-    now = int(time.time())
-    if customer.source == "whatsapp":
-        return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
-            "field": "messages", "value": {"messaging_product": "whatsapp",
-                                           "metadata": {"display_phone_number": "34910000000", "phone_number_id": "106540352242922"},
-                                           "messages": [{"from": customer.address, "id": f"wamid.{uid}", "timestamp": str(now),
-                                                         "type": "text", "text": {"body": text}}]}}]}]}).encode()
-    if customer.source == "twilio":
-        return urlencode({"MessageSid": f"SM{uid}", "From": customer.address, "To": "+34910000000", "Body": text,
-                          "NumMedia": "0"}).encode()
-    if customer.source == "email":
-        return (f"Message-ID: <{uid}@mail.example.com>\r\nFrom: Ana <{customer.address}>\r\nTo: support@example.com\r\n"
-                f"Subject: Reembolso\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\r\nGracias,\r\nAna\r\n").encode()
-    return json.dumps({"type": "message", "message_id": uid, "visitor_id": customer.address, "text": text,
-                       "locale": "en-GB"}).encode()
+    first_name = customer.name.split(" ", 1)[0]
+    return webhook_body(CustomerMessage(customer.source, customer.address, f"{run}-{customer.source}-{customer.address}-{turn}",
+                                        text, display_name=first_name if customer.source == "email" else "",
+                                        subject="Reembolso", locale="en-GB"))
 
 
 def start_worker(settings: Settings, run: str) -> ManagedProcess:

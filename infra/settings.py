@@ -52,14 +52,15 @@ class Settings(BaseSettings):
         30.0, description="Faust consumer session timeout; tests use a short one so groups join fast."
     )
     auto_offset_reset: str = Field("earliest", description="Where a new consumer group starts: earliest (nothing missed) or latest (benchmarks).")
-    worker_web_port: int = Field(6066, description="Faust worker's web server (metrics, health) on 127.0.0.1.")
+    bind_host: str = Field("127.0.0.1", description="Address the HTTP servers (worker web, gateway, metrics) listen on; 0.0.0.0 in a container.")
+    worker_web_port: int = Field(6066, description="Faust worker's web server (metrics, health).")
     store: str = Field("memory://", description="Faust table store: rocksdb:// in production, memory:// locally.")
     dedupe_days: int = Field(7, description="How long a provider message id is remembered (providers redeliver for days).")
     routing_policy_file: Path | None = Field(None, description="Routing policy TOML (default: streams/routing_policy.toml); reloaded on change.")
     engine_batch_size: int = Field(64, description="Most inbound messages classified in one inference micro-batch.")
     engine_batch_wait_s: float = Field(0.02, description="Longest wait to fill an inference micro-batch.")
     session_sweep_interval_s: float = Field(30.0, description="How often idle sessions are looked for and closed.")
-    gateway_port: int = Field(8080, description="Webhook gateway port on 127.0.0.1.")
+    gateway_port: int = Field(8080, description="Webhook gateway port.")
     gateway_publish_timeout_s: float = Field(10.0, description="How long the gateway waits for Kafka before answering 503.")
     gateway_max_body_bytes: int = Field(1_048_576, description="Largest webhook body the gateway accepts (413 above).")
     meta_app_secret: SecretStr = Field(SecretStr(""), description="Meta app secret for X-Hub-Signature-256 (WhatsApp, Messenger, Instagram).")
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     nlu_breaker_reset_s: float = Field(10.0, description="How long the breaker stays open before one trial call.")
     canary_share: float = Field(0.1, description="Share of conversations a new model version gets when `train` makes it the canary.")
 
+    # -- monitoring --
+    prometheus_port: int = Field(9090, description="Port of the local stack's Prometheus (when Debian's prometheus is installed).")
+    prometheus_scrape_interval_s: float = Field(5.0, description="Scrape and rule evaluation interval of the local Prometheus.")
+
     # -- Salesforce (the CRM sink, and the local emulator that stands in for an org) --
     sf_host: str = Field("http://127.0.0.1:8085", description="Salesforce instance URL (the emulator locally).")
     sf_login_url: str = Field("http://127.0.0.1:8085", description="Where OAuth tokens are requested.")
@@ -103,6 +108,7 @@ class Settings(BaseSettings):
     crm_poll_interval_s: float = Field(0.2, description="CRM sink: how often batch results are polled.")
     crm_max_attempts: int = Field(6, description="CRM sink: attempts per job on transient failures (backoff between).")
     crm_group_id: str = Field("centralita-crm-sink", description="CRM sink consumer group.")
+    crm_metrics_port: int = Field(9465, description="CRM sink: port of its Prometheus /metrics.")
 
 
     @property

@@ -1,6 +1,7 @@
 """The local stack: the real components Centralita runs against, brought up and down together.
 
-The Kafka broker, the Salesforce emulator and Triton Inference Server. Components
+The Kafka broker, the Salesforce emulator, Triton Inference Server and Prometheus (scraping all of them, with the
+alerting rules loaded; optional, when Debian's prometheus is installed). Components
 start in order and stop in reverse order, so a consumer never outlives what it depends on.
 """
 
@@ -11,6 +12,7 @@ from typing import Protocol
 
 from inference.triton_server import TritonServer
 from infra.kafka_broker import KafkaBroker
+from infra.prometheus_server import PrometheusServer
 from infra.salesforce_emulator import SalesforceEmulator
 from infra.settings import Settings
 
@@ -32,7 +34,7 @@ class Stack:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Stack":
         return cls(components=(KafkaBroker.from_settings(settings), SalesforceEmulator.from_settings(settings),
-                               TritonServer.from_settings(settings)))
+                               TritonServer.from_settings(settings), PrometheusServer.from_settings(settings)))
 
     def up(self) -> list[str]:
         return [component.start() for component in self.components]

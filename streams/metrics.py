@@ -1,4 +1,4 @@
-"""Prometheus `/metrics` of a stream worker, served by the worker's own web server (127.0.0.1:web port).
+"""Prometheus `/metrics` of a stream worker, served by the worker's own web server (bind host, web port).
 
 Metrics (no personal data in any label): reply latency, messages by channel/intent/route, escalations by
 reason, sessions closed by who resolved them, repeat contacts within 24 h (first-contact resolution is
@@ -8,17 +8,15 @@ ignored/dead-lettered inbound events, outbound messages by channel, and consumer
 
 from __future__ import annotations
 
-from prometheus_client import Gauge, generate_latest
-
+from infra.metrics import exposition, set_consumer_lag
 from streams.app import app
-
-CONSUMER_LAG = Gauge("centralita_worker_consumer_lag", "Messages not yet read, per topic (assigned partitions)", ["topic"])
 
 
 @app.page("/metrics")
 async def metrics(web, request):
     # The text exposition format; aiohttp takes the charset separately, so only the media type goes here.
-    return web.bytes(generate_latest(), content_type="text/plain")
+    body, _ = exposition()
+    return web.bytes(body, content_type="text/plain")
 
 
 @app.timer(interval=10.0)
@@ -33,5 +31,4 @@ async def measure_lag() -> None:
             continue
         next_offset = (position + 1) if position is not None and position >= 0 else 0
         lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - next_offset)
-    for topic, value in lag.items():
-        CONSUMER_LAG.labels(topic).set(value)
+    set_consumer_lag(lag)

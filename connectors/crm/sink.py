@@ -22,12 +22,14 @@ from prometheus_client import Counter, Histogram
 from connectors.crm.base import Crm, TransientCrmError
 from infra.dead_letters import send_dead_letter
 from infra.kafka_clients import make_consumer, make_producer
+from infra.metrics import set_consumer_lag
 from infra.settings import Settings
 from schemas.codec import AvroCodec, CodecError
 from schemas.records import CaseEvent
 
 log = logging.getLogger("centralita.crm_sink")
 TOPIC = "crm.case-events"
+LAG_INTERVAL_S = 10.0
 
 CASES_WRITTEN = Counter("centralita_crm_cases_written_total", "Cases upserted into the CRM", ["crm", "result"])
 DEAD_LETTERS = Counter("centralita_crm_dead_letters_total", "Case events sent to the dead-letter topic", ["crm", "reason"])
@@ -68,9 +70,13 @@ class CaseSink:
         assigned: list[bool] = []
         self.consumer.subscribe([self.topic], on_assign=lambda consumer, partitions: assigned.append(True))
         idle_since = time.monotonic()
+        lag_measured = 0.0
         try:
             while self._running:
                 outcome = self.run_once()
+                if time.monotonic() - lag_measured > LAG_INTERVAL_S:
+                    lag_measured = time.monotonic()
+                    set_consumer_lag(self.lag())
                 if outcome.events or not assigned:  # idle counts from the first partition assignment
                     idle_since = time.monotonic()
                 elif stop_when_idle_s is not None and time.monotonic() - idle_since > stop_when_idle_s:
@@ -79,6 +85,16 @@ class CaseSink:
             self.consumer.close()
             self.producer.flush(30)
             self.crm.close()
+
+    def lag(self) -> dict[str, int]:
+        """Events not yet read on the partitions this sink owns (high watermark minus position), per topic."""
+        lag: dict[str, int] = {}
+        for tp in self.consumer.position(self.consumer.assignment()):
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if high is None or high < 0:
+                continue
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - max(tp.offset, 0))
+        return lag
 
     def run_once(self) -> BatchOutcome:
         """One batch: poll, upsert, dead-letter, commit."""

@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 
 from connectors.salesforce.case_object import DATA_FIELDS, EXTERNAL_ID, FIELDS
 from connectors.salesforce.store import Store, iso
+from infra.metrics import exposition
 
 NS = "http://www.force.com/2009/06/asyncapi/dataload"
 MAX_BATCH_RECORDS = 10_000
@@ -95,6 +96,11 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         task.add_done_callback(tasks.discard)
 
     app = FastAPI(title="Centralita Salesforce emulator", version="1", lifespan=lifespan)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     def base_url(request: Request) -> str:
         return str(request.base_url).rstrip("/")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.settings import PROJECT_ROOT
+from infra.plots import RESULTS_DIR, save_figure
 
-RESULTS_DIR = PROJECT_ROOT / "bench-results"
+__all__ = ["bar_chart", "save_figure"]
 
 
 def bar_chart(name: str, results: dict[str, float], unit: str) -> str:
@@ -30,15 +30,3 @@ def bar_chart(name: str, results: dict[str, float], unit: str) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(Path(path))
-
-
-def save_figure(fig, name: str) -> str:
-    """Save a matplotlib figure as bench-results/<name>.png (tight layout) and close it; return the path."""
-    import matplotlib.pyplot as plt
-
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)

@@ -1,14 +1,10 @@
-"""Small statistics shared by the benchmarks."""
+"""Small statistics shared by the benchmarks (percentiles live with the simulator's, in infra.latency)."""
 
 from __future__ import annotations
 
+from infra.latency import percentile
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) by nearest rank; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+__all__ = ["percentile", "rate_and_latency"]
 
 
 def rate_and_latency(latencies_s: list[float], elapsed_s: float, rate_name: str) -> dict[str, float]:
