@@ -11,7 +11,7 @@ demo: setup
 	$(VENV)/bin/centralita demo
 
 test:
-	./infra/bootstrap.sh --with-browser
+	./infra/bootstrap.sh --for-tests
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: setup

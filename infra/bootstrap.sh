@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh machine for Centralita: Java 17+ and Maven (for the Kafka broker jars and
-# Spark), Debian's Chromium with --with-browser (the web chat end-to-end test), then a Python virtualenv in
-# .venv with Centralita installed in editable mode.
+# Spark), Debian's prometheus (the local stack's Prometheus, and promtool), then a Python virtualenv in .venv
+# with Centralita installed in editable mode. With --for-tests also what only the tests use: Debian's Chromium
+# (the web chat end-to-end test), kustomize (Go module proxy), the Compose Specification schema (Go module
+# proxy) and the Kubernetes custom-resource validator (npm), all cached.
 # Every step checks first and does nothing when its result is already there, so it is cheap to re-run.
 set -euo pipefail
 
@@ -18,11 +20,13 @@ java_major() {
   java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1
 }
 
-with_browser=0
-[ "${1:-}" = "--with-browser" ] && with_browser=1
+for_tests=0
+[ "${1:-}" = "--for-tests" ] && for_tests=1
+cache="${CENTRALITA_CACHE_DIR:-$HOME/.cache/centralita}"
 
 missing=()
-if [ "$with_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+if [ "$for_tests" = 1 ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+command -v promtool >/dev/null || missing+=(prometheus)
 if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then missing+=(openjdk-17-jre-headless); fi
 command -v mvn >/dev/null || missing+=(maven)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -43,4 +47,27 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q -e "$root[dev]"
   echo "$want" > "$stamp"
+fi
+
+if [ "$for_tests" = 1 ]; then
+  kustomize_version=v5.7.1   # the newest kustomize that builds with Go 1.26
+  if [ ! -x "$cache/bin/kustomize" ] || ! "$cache/bin/kustomize" version 2>/dev/null | grep -q "${kustomize_version#v}"; then
+    command -v go >/dev/null || { echo "bootstrap: Go is needed to build kustomize (go install)" >&2; exit 1; }
+    echo "bootstrap: building kustomize $kustomize_version from the Go module proxy" >&2
+    GOBIN="$cache/bin" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version"
+  fi
+  compose_go=v2.16.2
+  if [ ! -f "$cache/schemas/compose-spec.json" ]; then
+    echo "bootstrap: fetching the Compose Specification schema (compose-go $compose_go)" >&2
+    dir="$(go mod download -json "github.com/compose-spec/compose-go/v2@$compose_go" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')"
+    mkdir -p "$cache/schemas"
+    cp "$dir/schema/compose-spec.json" "$cache/schemas/compose-spec.json"
+  fi
+  validator="$root/infra/k8s/validate"
+  lock_hash="$(sha256sum "$validator/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$validator/node_modules/.centralita-stamp" ] || [ "$(cat "$validator/node_modules/.centralita-stamp")" != "$lock_hash" ]; then
+    echo "bootstrap: installing the Kubernetes schema validator (npm ci)" >&2
+    (cd "$validator" && npm ci --silent --no-audit --no-fund)
+    echo "$lock_hash" > "$validator/node_modules/.centralita-stamp"
+  fi
 fi

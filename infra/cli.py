@@ -112,6 +112,25 @@ def topics_list() -> None:
     console.print(table)
 
 
+@main.command()
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a generated file is out of date.")
+def generate(check: bool) -> None:
+    """Write the files made from the catalog, the ACLs, the rules and the dashboard (infra/k8s/base/generated/,
+    infra/grafana/centralita.json)."""
+    from infra.manifests import stale_files, write_generated
+
+    if check:
+        stale = stale_files()
+        for path in stale:
+            click.echo(f"out of date: {path}")
+        if stale:
+            fail("run `centralita generate` and commit the result")
+        click.echo("generated files are up to date")
+        return
+    written = write_generated()
+    click.echo("\n".join(f"wrote {p}" for p in written) if written else "generated files are up to date")
+
+
 # -- schemas ----------------------------------------------------------------------------------------------
 
 @main.group()

@@ -1,4 +1,4 @@
-"""The Grafana dashboard, built here and written to `infra/grafana/centralita.json` (`centralita dashboard`).
+"""The Grafana dashboard, built here and written to `infra/grafana/centralita.json` (`centralita generate`).
 
 Building it in code keeps every panel's PromQL next to the metric names the processes export and the
 recording rules of `infra/prometheus/rules.yml`; the tests evaluate each expression against a real
@@ -9,7 +9,6 @@ ConfigMap (infra/k8s) load it through Grafana's dashboard sidecar.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from infra.settings import PROJECT_ROOT
 
@@ -147,9 +146,3 @@ def expressions(dashboard: dict) -> list[tuple[str, str]]:
 
 def render() -> str:
     return json.dumps(build_dashboard(), indent=2, ensure_ascii=False) + "\n"
-
-
-def write(path: Path = DASHBOARD_FILE) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(), encoding="utf-8")
-    return path

@@ -29,6 +29,8 @@ class Access:
     writes: tuple[str, ...] = ()
     owned_prefixes: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    describes: tuple[str, ...] = ()  # topics whose offsets it reads without consuming (lag)
+    describes_groups: tuple[str, ...] = ()  # consumer group prefixes whose committed offsets it reads
     description: str = ""
 
     @property
@@ -71,6 +73,8 @@ def component_access(settings: Settings) -> tuple[Access, ...]:
                description="erase/export and the effects audit: reads what is held, tombstones changelog keys"),
         Access("channel-integrations", reads=channel_outbound_topics(), writes=raw_topics(), groups=("integrations",),
                description="messaging integrations: publish raw events, deliver formatted replies"),
+        Access("centralita-autoscaler", describes=(*raw_topics(), *conversation), describes_groups=(app,),
+               description="KEDA's Kafka scaler: reads the workers' lag to scale them"),
         Access("agent-desk", reads=("conversation.handoff", "conversation.session"),
                writes=("conversation.handoff", "conversation.agent"), groups=("agent-desk",),
                description="the human agents' desk: accepts handoffs, writes agent messages"),
@@ -96,6 +100,10 @@ def acl_bindings(access: Access) -> list:
         bindings.append(allow(ResourceType.TOPIC, prefix, prefixed, AclOperation.ALL))
     for group in access.groups:
         bindings.append(allow(ResourceType.GROUP, group, prefixed, AclOperation.READ))
+    for topic in access.describes:
+        bindings.append(allow(ResourceType.TOPIC, topic, literal, AclOperation.DESCRIBE))
+    for group in access.describes_groups:
+        bindings.append(allow(ResourceType.GROUP, group, prefixed, AclOperation.DESCRIBE))
     return list(dict.fromkeys(bindings))  # a topic both read and written gets DESCRIBE once
 
 
@@ -120,6 +128,8 @@ def strimzi_kafka_user(access: Access, cluster: str, namespace: str) -> dict:
     acls += [rule("topic", t, "literal", ["Write", "Describe"]) for t in access.writes if t not in read_write]
     acls += [rule("topic", p, "prefix", ["All"]) for p in access.owned_prefixes]
     acls += [rule("group", g, "prefix", ["Read"]) for g in access.groups]
+    acls += [rule("topic", t, "literal", ["Describe"]) for t in access.describes]
+    acls += [rule("group", g, "prefix", ["Describe"]) for g in access.describes_groups]
     return {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaUser",
             "metadata": {"name": access.component, "namespace": namespace, "labels": {"strimzi.io/cluster": cluster},
                          "annotations": {"centralita.io/description": access.description}},

@@ -50,15 +50,21 @@ class Report:
 
 
 def spark_session(master: str | None, app_name: str = "centralita-anonymize", jars: list[str] | None = None):
+    """A session for `master`. Local masters keep the driver on 127.0.0.1; on a cluster (k8s://, spark://, yarn)
+    executors must reach the driver, so its address comes from SPARK_LOCAL_IP (the pod IP in Kubernetes) and
+    spark-defaults.conf (SPARK_CONF_DIR), as Spark documents."""
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    local = master is None or master.startswith("local")
+    if local:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # Python workers run this interpreter (with this environment's packages), not whatever `python3` is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC") \
-        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1") \
-        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.execution.arrow.pyspark.enabled", "true") \
+        .config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true") \
         .config("spark.ui.showConsoleProgress", "false")
+    if local:
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     if jars:
         builder = builder.config("spark.jars", ",".join(jars))
     if master:

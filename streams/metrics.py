@@ -19,6 +19,15 @@ async def metrics(web, request):
     return web.bytes(body, content_type="text/plain")
 
 
+@app.page("/healthz")
+async def healthz(web, request):
+    """Liveness and readiness for Kubernetes: the web server answers once the worker runs; 503 while the
+    consumer group rebalances (partitions are being moved, nothing is consumed)."""
+    if app.rebalancing:
+        return web.json({"status": "rebalancing"}, status=503)
+    return web.json({"status": "ok"})
+
+
 @app.timer(interval=10.0)
 async def measure_lag() -> None:
     """highwater - next offset to read, summed per topic over the partitions this worker owns."""
