@@ -125,6 +125,8 @@ class CaseSink:
         if self.producer.flush(30):
             raise SinkStopped("dead letters not acknowledged by Kafka; not committing")
         self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+        log.info("%d case events: %d cases written to %s, %d dead-lettered", outcome.events, outcome.written,
+                 self.crm.name, outcome.dead_lettered)
         return outcome
 
     def _poll_batch(self) -> list[Message]:
