@@ -40,9 +40,25 @@ class Finding:
     end: int
 
 
+def _fold_table() -> dict[int, str]:
+    """Letter -> its lowercase base letter, for every letter below U+2000 whose fold is one character."""
+    table = {}
+    for code in range(0x2000):
+        c = chr(code)
+        if c.isalpha():
+            folded = unicodedata.normalize("NFKD", c)[0].lower()
+            if len(folded) == 1 and folded != c:
+                table[code] = folded
+    return table
+
+
+_FOLD = _fold_table()
+
+
 def _fold(text: str) -> str:
-    """Lowercase without accents, same length as the input (so spans map back)."""
-    return "".join(unicodedata.normalize("NFKD", c)[0].lower() if c.isalpha() else c for c in text)
+    """Lowercase without accents, same length as the input (so spans map back). A translation table: this runs
+    on every message of the log, and a per-character Python loop was most of the job's time."""
+    return text.translate(_FOLD)
 
 
 _AT = r"(?:@|\s*\(?\[?\s*(?:at|arroba)\s*\]?\)?\s*)"
@@ -72,6 +88,9 @@ STRONG_CUES = ("me llamo", "mi nombre es", "my name is", "name:", "nombre:", "ti
 NAME_CUE = re.compile(r"(?i:me llamo|mi nombre es|soy|my name is|i am|i'm|this is|name:|nombre:|atentamente,?|saludos,?|un saludo,?|"
                       r"regards,?|best,?|thanks,?|gracias,?|cheers,?|titular:?|a nombre de|de parte de|on behalf of)\s+"
                       r"((?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)(?:\s+(?:de\s+(?:la\s+)?)?(?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)){0,3})")
+# Phone number candidates: digits with the separators people use (spaces, dots, dashes, brackets), optionally
+# international (+ or 00); libphonenumber decides which are numbers (`_phones`).
+PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\+?\d[\d\s().\-/]{5,20}\d(?![\w])")
 # A number right after one of these is a reference (order, ticket, customer number), not a phone.
 REFERENCE_CUE = re.compile(r"(?:#|\border|\bpedido|\bref\w*|\bn[ºo°]\.?|\bnumber|\bnumero|\btracking|\bcliente|\bclient|\bticket|\bfactura|\binvoice)\s*:?\s*$")
 _DIGIT = re.compile(r"\d")
@@ -94,6 +113,9 @@ class PiiDetector:
     def __init__(self, known_names: Iterable[str] = (), phone_regions: tuple[str, ...] = ("ES", "GB", "US")) -> None:
         self.known = frozenset(_fold(n) for name in known_names for n in name.split() if len(n) > 1)
         self.phone_regions = phone_regions
+        self.names = FIRST_NAMES | SURNAMES | self.known  # built once: these sets are looked up for every word
+        self.surnames = SURNAMES | self.known
+        self.first_or_known = FIRST_NAMES | self.known
 
     def find(self, text: str) -> list[Finding]:
         found: list[Finding] = []
@@ -103,10 +125,24 @@ class PiiDetector:
                 found.append(Finding(kind, start, end))
 
         folded = _fold(text)
-        for m in PLAIN_EMAIL.finditer(text):
-            add("EMAIL", *m.span())
-        for m in EMAIL.finditer(folded):
-            add("EMAIL", *m.span())
+        if "@" in text:
+            for m in PLAIN_EMAIL.finditer(text):
+                add("EMAIL", *m.span())
+        if "@" in text or "at" in folded or "arroba" in folded:
+            for m in EMAIL.finditer(folded):
+                add("EMAIL", *m.span())
+        digit_count = len(_DIGIT.findall(text))
+        if digit_count:
+            self._numbers(text, folded, digit_count, add)
+        if digit_count and ":" in text:
+            for m in IPV6.finditer(text):
+                if m.group(0).count(":") >= 2 and _is_ip(m.group(0)):
+                    add("IP", *m.span())
+        self._persons(text, folded, add)
+        return sorted(found, key=lambda f: f.start)
+
+    def _numbers(self, text: str, folded: str, digit_count: int, add) -> None:
+        """Everything that needs a digit: IBAN, card, ID, passport, IPv4, date of birth, phone, address."""
         for m in IBAN.finditer(text):
             if stdnum_iban.is_valid(m.group(0)):
                 add("IBAN", *m.span())
@@ -118,26 +154,47 @@ class PiiDetector:
             value = re.sub(r"[-\s]", "", m.group(0)).upper()
             if stdnum_dni.is_valid(value) or stdnum_nie.is_valid(value):
                 add("ID", *m.span())
-        for m in PASSPORT.finditer(text):
-            add("PASSPORT", *m.span(1))
-        for m in IPV4.finditer(text):
-            if _is_ip(m.group(0)):
-                add("IP", *m.span())
-        for m in IPV6.finditer(text):
-            if m.group(0).count(":") >= 2 and _is_ip(m.group(0)):
-                add("IP", *m.span())
+        if "pasaporte" in folded or "passport" in folded:
+            for m in PASSPORT.finditer(text):
+                add("PASSPORT", *m.span(1))
+        if "." in text:
+            for m in IPV4.finditer(text):
+                if _is_ip(m.group(0)):
+                    add("IP", *m.span())
         for m in DOB.finditer(folded):
             add("DATE_OF_BIRTH", *m.span(1))
-        phone_regions = self.phone_regions if len(_DIGIT.findall(text)) >= 7 else ()  # fewer digits: no phone number
-        for region in phone_regions:
-            for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-                if not REFERENCE_CUE.search(folded[max(0, m.start - 16):m.start]):
-                    add("PHONE", m.start, m.end)
+        if digit_count >= 7:  # fewer digits: no phone number
+            self._phones(text, folded, add)
         for pattern in (ADDRESS_ES, ADDRESS_EN):
             for m in pattern.finditer(text):
                 add("ADDRESS", *m.span())
-        self._persons(text, folded, add)
-        return sorted(found, key=lambda f: f.start)
+
+    def _phones(self, text: str, folded: str, add) -> None:
+        """Candidates that libphonenumber parses as a valid number of one of the regions (or international), unless
+        they follow a reference cue ('pedido', 'order #'). Parsing candidates is ~20x faster than
+        PhoneNumberMatcher, which scans the whole text once per region."""
+        for m in PHONE_CANDIDATE.finditer(text):
+            start, end = m.span()
+            while text[end - 1] in ").-/ " and end > start:
+                end -= 1
+            candidate = text[start:end]
+            if text[start] == "(" and ")" not in candidate:
+                start, candidate = start + 1, candidate[1:]
+            if REFERENCE_CUE.search(folded[max(0, start - 16):start]):
+                continue
+            if self._valid_phone(candidate):
+                add("PHONE", start, end)
+
+    def _valid_phone(self, candidate: str) -> bool:
+        international = candidate.lstrip("(").startswith(("+", "00"))
+        for region in (None,) if international else self.phone_regions:
+            try:
+                number = phonenumbers.parse(candidate if not candidate.startswith("00") else "+" + candidate[2:], region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return True
+        return False
 
     def _persons(self, text: str, folded: str, add) -> None:
         for m in NAME_CUE.finditer(text):
@@ -146,15 +203,17 @@ class PiiDetector:
             kept = []
             for word in words:
                 w = _fold(word.group(0))
-                if w in NOT_NAMES or (kept and w not in FIRST_NAMES | SURNAMES | self.known and not word.group(0)[0].isupper()):
+                if w in NOT_NAMES or (kept and w not in self.names and not word.group(0)[0].isupper()):
                     break
                 kept.append(word)
             strong = _fold(text[m.start():m.start(1)]).strip().rstrip(",").strip() in STRONG_CUES
-            if kept and (strong or _fold(kept[0].group(0)) in FIRST_NAMES | SURNAMES | self.known or kept[0].group(0)[0].isupper()):
+            if kept and (strong or _fold(kept[0].group(0)) in self.names or kept[0].group(0)[0].isupper()):
                 add("PERSON", start + kept[0].start(), start + kept[-1].end())
-        surnames = SURNAMES | self.known
+        surnames = self.surnames
         for word in _WORD.finditer(text):
             w = _fold(word.group(0))
+            if w not in self.first_or_known:
+                continue  # most words: one set lookup
             end = word.end()
             for nxt in _WORD.finditer(text, end):  # surnames that follow a first name belong to it
                 if text[end:nxt.start()].strip(" ") or _fold(nxt.group(0)) not in surnames:

@@ -13,6 +13,7 @@ import pytest
 from inference.triton_server import TritonServer
 from infra.kafka_clients import cluster_metadata, make_admin
 from infra.processes import free_port, pid_is_alive
+from infra.prometheus_server import PrometheusServer
 from infra.salesforce_emulator import SalesforceEmulator
 from infra.settings import PROJECT_ROOT, Settings
 from schemas.topics import CATALOG
@@ -52,7 +53,9 @@ def test_demo_plays_conversations_across_channels(kafka) -> None:
     emulator = SalesforceEmulator(port=port, state_dir=kafka.broker.state_dir)  # the demo's stack starts it
     triton = TritonServer(free_port(), free_port(), free_port(), PROJECT_ROOT / "triton_models", kafka.broker.state_dir,
                           Settings().cache_dir, name="triton")  # and this one
+    prometheus = PrometheusServer(free_port(), kafka.broker.state_dir, targets={})  # and Prometheus
     env = {**kafka.env(), "CENTRALITA_SF_EMULATOR_PORT": str(port), "CENTRALITA_SF_HOST": emulator.url,
+           "CENTRALITA_PROMETHEUS_PORT": str(prometheus.port),
            "CENTRALITA_SF_LOGIN_URL": emulator.url, "CENTRALITA_APP_ID": f"demo-{free_port()}",
            "CENTRALITA_TRITON_HTTP_PORT": str(triton.http_port), "CENTRALITA_TRITON_GRPC_PORT": str(triton.grpc_port),
            "CENTRALITA_TRITON_METRICS_PORT": str(triton.metrics_port), "CENTRALITA_TRITON_URL": triton.grpc_address}
@@ -61,10 +64,12 @@ def test_demo_plays_conversations_across_channels(kafka) -> None:
     finally:
         emulator.stop()
         triton.stop()
+        prometheus.stop()
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "Kafka 4.1.1 already running" in out and f"Salesforce emulator started on {emulator.url}" in out
     assert f"Triton started on {triton.grpc_address}" in out
+    assert f"Prometheus started on {prometheus.url}" in out
     for channel in ("WHATSAPP", "SMS", "EMAIL", "WEBCHAT"):
         assert f"{channel} conversation" in out
     assert "→ answer" in out and "→ clarify" in out and "→ handoff" in out and "→ silent" in out
@@ -88,6 +93,7 @@ def test_stack_up_status_down_cycle(tmp_path: Path) -> None:
         "CENTRALITA_TRITON_HTTP_PORT": str(free_port()),
         "CENTRALITA_TRITON_GRPC_PORT": str(free_port()),
         "CENTRALITA_TRITON_METRICS_PORT": str(free_port()),
+        "CENTRALITA_PROMETHEUS_PORT": str(free_port()),
     }
     up = run_cli(["stack", "up"], env)
     assert up.returncode == 0, up.stderr
@@ -97,15 +103,15 @@ def test_stack_up_status_down_cycle(tmp_path: Path) -> None:
         assert again.returncode == 0 and f"already running on 127.0.0.1:{port}" in again.stdout
         status = json.loads(run_cli(["stack", "status", "--json"], env).stdout)
         assert [(s["component"], s["state"]) for s in status] == [("kafka", "ready"), ("salesforce-emulator", "ready"),
-                                                                  ("triton", "ready")]
+                                                                  ("triton", "ready"), ("prometheus", "ready")]
         pid = int(status[0]["pid"])
         assert (tmp_path / "state" / "kafka" / "data" / "meta.properties").exists()
         assert "Kafka Server started" in (tmp_path / "state" / "kafka.log").read_text()
     finally:
         down = run_cli(["stack", "down"], env)
     assert down.returncode == 0 and "Kafka stopped" in down.stdout and "Salesforce emulator stopped" in down.stdout
-    assert "Triton stopped" in down.stdout
+    assert "Triton stopped" in down.stdout and "Prometheus stopped" in down.stdout
     assert not pid_is_alive(pid)
     assert {s["state"] for s in json.loads(run_cli(["stack", "status", "--json"], env).stdout)} == {"stopped"}
-    assert run_cli(["stack", "down"], env).stdout.splitlines() == ["Triton was not running", "Salesforce emulator was not running",
+    assert run_cli(["stack", "down"], env).stdout.splitlines() == ["Prometheus was not running", "Triton was not running", "Salesforce emulator was not running",
                                                                   "Kafka was not running"]
