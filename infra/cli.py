@@ -450,14 +450,17 @@ def export(subject: str, outputs: tuple[str, ...], key_file: str | None) -> None
 
 @main.command("pii-quality")
 @click.option("--set", "labeled", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Labeled JSON Lines (text, pii: [[type, substring]], keep: [look-alikes]); default: the bundled set.")
+              help="Labeled JSON Lines (text, pii: [[type, substring]], keep: [look-alikes]); default: both bundled sets.")
 def pii_quality(labeled: str | None) -> None:
     """Precision and recall per PII type, and look-alikes preserved, as JSON."""
     from pathlib import Path
 
-    from jobs.pii_quality import EVAL_FILE, evaluate
+    from jobs.pii_quality import EVAL_FILE, TEST_FILE, evaluate
 
-    click.echo(json.dumps(evaluate(Path(labeled) if labeled else EVAL_FILE), indent=2))
+    if labeled:
+        click.echo(json.dumps(evaluate(Path(labeled)), indent=2))
+    else:
+        click.echo(json.dumps({"development": evaluate(EVAL_FILE), "test": evaluate(TEST_FILE)}, indent=2))
 
 
 from inference.cli import classify, models, train  # noqa: E402  (registered after the group exists)

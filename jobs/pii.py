@@ -76,25 +76,37 @@ IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])", re
 _MONTHS = (r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|sept?iembre|octubre|noviembre|diciembre|"
            r"january|february|march|april|may|june|july|august|september|october|november|december")
 _DATE = rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:19|20)?\d{{2}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}} de (?:{_MONTHS}) de \d{{4}}|(?:{_MONTHS}) \d{{1,2}},? \d{{4}}|\d{{1,2}} (?:{_MONTHS}) \d{{4}})"
-DOB = re.compile(rf"(?:naci(?:do|da)?(?: el)?|fecha de nacimiento:?|f\. ?nac\.?:?|born(?: on)?|date of birth:?|dob:?|birthday(?: is)?:?|cumpleanos(?: es)?:?)\s*({_DATE})",
+# A birth cue, then at most a few words without digits ('naci en Sevilla el', 'my birthday is on'), then a date.
+DOB = re.compile(rf"(?:naci(?:do|da)?|fecha de nacimiento|f\. ?nac\.?|born|date of birth|dob|birthday|cumpleanos|birth date)"
+                 rf"\b[^\d\n.;!?]{{0,30}}?({_DATE})",
                  re.IGNORECASE)
 _STREET = (r"calle|c/|avda\.?|avenida|av\.|plaza|pza\.?|paseo|pº|camino|carretera|ctra\.?|ronda|travesia|glorieta|"
-           r"street|st\.|avenue|ave\.|road|rd\.|lane|boulevard|blvd\.?|drive|dr\.|way|court|square")
+           r"urbanizacion|urb\.|poligono|pol\.|bulevar|rambla|via|cuesta|pasaje|barrio|callejon|carrer|rua|kalea|"
+           r"street|st\.|avenue|ave\.|road|rd\.|lane|boulevard|blvd\.?|drive|dr\.|way|court|square|terrace|place|pl\.|"
+           r"crescent|close|grove|gardens|row|parkway|highway|hwy\.?|mews|walk|hill")
 ADDRESS_ES = re.compile(rf"\b(?:{_STREET})\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?[a-z][\w'.-]*(?:\s+[a-z][\w'.-]*){{0,3}},?\s*(?:n[ºo°.]?\s*)?\d{{1,4}}\w?"
                         rf"(?:,?\s*\d{{1,2}}(?!\d)º?(?:\s*[a-z]\b)?)?(?:,?\s*\d{{5}}\b)?", re.IGNORECASE)
 ADDRESS_EN = re.compile(rf"\b\d{{1,5}}\s+[a-z][\w'.-]*(?:\s+[a-z][\w'.-]*){{0,3}}\s+(?:{_STREET})(?:,?\s*(?:apt|apartment|flat|unit)\.?\s*\w+)?",
                         re.IGNORECASE)
 STRONG_CUES = ("me llamo", "mi nombre es", "my name is", "name:", "nombre:", "titular:", "a nombre de", "de parte de", "on behalf of")
-NAME_CUE = re.compile(r"(?i:me llamo|mi nombre es|soy|my name is|i am|i'm|this is|name:|nombre:|atentamente,?|saludos,?|un saludo,?|"
-                      r"regards,?|best,?|thanks,?|gracias,?|cheers,?|titular:?|a nombre de|de parte de|on behalf of)\s+"
-                      r"((?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)(?:\s+(?:de\s+(?:la\s+)?)?(?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)){0,3})")
+_NAME_WORD = r"(?:[A-ZÁÉÍÓÚÑ][a-záéíóúñü]+|[a-záéíóúñü]+)(?:['’][A-Za-záéíóúñü]+)*"
+NAME_CUE = re.compile(r"(?i:m[e]? ?(?:llamo|yamo)|mi nombre es|soy|my name is|my name's|i am|i'm|it's|this is|name:|nombre:|"
+                      r"atentamente,?|saludos,?|un saludo,?|regards,?|best,?|thanks,?|gracias,?|cheers,?|titular:?|a nombre de|"
+                      r"de parte de|on behalf of|sr\.|sra\.|srta\.|dña\.|doña|don|mr\.?|mrs\.?|ms\.?|miss|dr\.|dra\.)\s+"
+                      rf"({_NAME_WORD}(?:\s+(?:de\s+(?:la\s+)?)?{_NAME_WORD}){{0,3}})")
 # Phone number candidates: digits with the separators people use (spaces, dots, dashes, brackets), optionally
 # international (+ or 00); libphonenumber decides which are numbers (`_phones`).
 PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\+?\d[\d\s().\-/]{5,20}\d(?![\w])")
-# A number right after one of these is a reference (order, ticket, customer number), not a phone.
-REFERENCE_CUE = re.compile(r"(?:#|\border|\bpedido|\bref\w*|\bn[ºo°]\.?|\bnumber|\bnumero|\btracking|\bcliente|\bclient|\bticket|\bfactura|\binvoice)\s*:?\s*$")
+# A number right after one of these is a reference (order, ticket, customer number), not a phone. 'number' alone is
+# not one: 'my number is', 'phone number', 'US number' come before phone numbers.
+_REFERENCES = (r"order|pedido|ref\w*|tracking|seguimiento|cliente|client|customer|ticket|factura|invoice|albaran|envio|"
+               r"shipment|parcel|paquete|socio|member|account|cuenta|expediente|case|caso|incidencia|localizador|booking|reserva")
+REFERENCE_CUE = re.compile(rf"(?:#|\bn[ºo°]\.?|\b(?:{_REFERENCES})(?:\s+(?:number|numero|no\.?|n[ºo°]\.?|id|code|codigo))?)\s*(?:de\s+\w+\s*)?:?\s*#?\s*$")
+# A dotted quad right after one of these is a version string, not an IP address.
+VERSION_CUE = re.compile(r"\b(?:version|ver|v|firmware|build|release|ios|android|app|update|actualizacion|software|driver|"
+                         r"kernel|windows|macos|chrome|firefox)\s*\.?\s*:?\s*$")
 _DIGIT = re.compile(r"\d")
-_WORD = re.compile(r"[A-Za-zÁÉÍÓÚÑáéíóúñü]+")
+_WORD = re.compile(r"[A-Za-zÁÉÍÓÚÑáéíóúñü]+(?:['’][A-Za-zÁÉÍÓÚÑáéíóúñü]+)*")  # O'Connor, D'Angelo
 
 
 def _load_names(path: Path) -> frozenset[str]:
@@ -104,7 +116,8 @@ def _load_names(path: Path) -> frozenset[str]:
 
 FIRST_NAMES = _load_names(DATA_DIR / "first_names.txt")
 SURNAMES = _load_names(DATA_DIR / "surnames.txt")
-NOT_NAMES = _load_names(DATA_DIR / "not_names.txt")  # words a name cue is often followed by ('soy cliente', "i'm sorry")
+NOT_NAMES = _load_names(DATA_DIR / "not_names.txt")
+AMBIGUOUS_NAMES = _load_names(DATA_DIR / "ambiguous_names.txt")  # names only when capitalized or after a cue  # words a name cue is often followed by ('soy cliente', "i'm sorry")
 
 
 class PiiDetector:
@@ -144,8 +157,9 @@ class PiiDetector:
     def _numbers(self, text: str, folded: str, digit_count: int, add) -> None:
         """Everything that needs a digit: IBAN, card, ID, passport, IPv4, date of birth, phone, address."""
         for m in IBAN.finditer(text):
-            if stdnum_iban.is_valid(m.group(0)):
-                add("IBAN", *m.span())
+            end = _longest_valid_iban(text, m.start(), m.end())
+            if end:
+                add("IBAN", m.start(), end)
         for m in CARD.finditer(text):
             digits = re.sub(r"\D", "", m.group(0))
             if 13 <= len(digits) <= 19 and luhn.is_valid(digits) and len(set(digits)) > 1:
@@ -159,7 +173,7 @@ class PiiDetector:
                 add("PASSPORT", *m.span(1))
         if "." in text:
             for m in IPV4.finditer(text):
-                if _is_ip(m.group(0)):
+                if _is_ip(m.group(0)) and not VERSION_CUE.search(folded[max(0, m.start() - 24):m.start()]):
                     add("IP", *m.span())
         for m in DOB.finditer(folded):
             add("DATE_OF_BIRTH", *m.span(1))
@@ -197,7 +211,9 @@ class PiiDetector:
         return False
 
     def _persons(self, text: str, folded: str, add) -> None:
-        for m in NAME_CUE.finditer(text):
+        position = 0
+        while (m := NAME_CUE.search(text, position)) is not None:
+            position = m.end()
             start = m.start(1)
             words = list(_WORD.finditer(m.group(1)))
             kept = []
@@ -209,19 +225,24 @@ class PiiDetector:
             strong = _fold(text[m.start():m.start(1)]).strip().rstrip(",").strip() in STRONG_CUES
             if kept and (strong or _fold(kept[0].group(0)) in self.names or kept[0].group(0)[0].isupper()):
                 add("PERSON", start + kept[0].start(), start + kept[-1].end())
+            else:
+                position = m.start(1)  # 'best regards, Harry': the words a cue took may hold the next cue
         surnames = self.surnames
         for word in _WORD.finditer(text):
             w = _fold(word.group(0))
             if w not in self.first_or_known:
                 continue  # most words: one set lookup
             end = word.end()
+            capitalized = word.group(0)[0].isupper()
             for nxt in _WORD.finditer(text, end):  # surnames that follow a first name belong to it
-                if text[end:nxt.start()].strip(" ") or _fold(nxt.group(0)) not in surnames:
+                following = _fold(nxt.group(0))
+                surname = following in surnames or (capitalized and nxt.group(0)[0].isupper() and len(following) > 2
+                                                     and following not in NOT_NAMES and following not in FIRST_NAMES)
+                if text[end:nxt.start()].strip(" ") or not surname:
                     break
                 end = nxt.end()
             has_surname = end > word.end()
-            capitalized = word.group(0)[0].isupper()
-            if (w in FIRST_NAMES and (capitalized or has_surname)) or (w in self.known and len(w) > 2):
+            if (w in FIRST_NAMES and (capitalized or has_surname or w not in AMBIGUOUS_NAMES)) or (w in self.known and len(w) > 2):
                 add("PERSON", word.start(), end)
 
     def mask(self, text: str) -> tuple[str, dict[str, int]]:
@@ -235,6 +256,17 @@ class PiiDetector:
             counts[f.type] = counts.get(f.type, 0) + 1
         out.append(text[last:])
         return "".join(out), counts
+
+
+def _longest_valid_iban(text: str, start: int, end: int) -> int:
+    """The end of the longest IBAN starting at `start` within the candidate, or 0. The pattern (case-insensitive, groups
+    of 2-4) also swallows words after the number ('... 13M02606 for the'); cut back group by group until valid."""
+    candidate = text[start:end]
+    cuts = [m.start() for m in re.finditer(r"[ -]", candidate)] + [len(candidate)]
+    for cut in sorted(set(cuts), reverse=True):
+        if cut >= 15 and stdnum_iban.is_valid(candidate[:cut]):
+            return start + cut
+    return 0
 
 
 def _is_ip(value: str) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 from jobs.pii import TYPES, PiiDetector
 
 EVAL_FILE = Path(__file__).resolve().parent / "data" / "pii_eval.jsonl"
+TEST_FILE = Path(__file__).resolve().parent / "data" / "pii_test.jsonl"
 
 
 def _spans(text: str, value: str) -> tuple[int, int]:
