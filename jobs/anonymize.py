@@ -9,8 +9,9 @@ or with `spark-submit jobs/anonymize.py --input ... --output ...` on any cluster
 - Each row: text masked with typed tags (`jobs/pii.py`), customer/conversation/agent ids replaced by keyed
   pseudonyms (`jobs/pseudonymize.py`), `sent_at` generalized to the hour (configurable), raw identifiers
   dropped; rows of subjects on the erase list are left out and counted.
-- Output: Parquet partitioned by `date`, and `_report.json` (rows in/out, skips, erasures, PII by type,
-  duration) next to it, also printed. Progress is shown on stderr while Spark runs.
+- Output: Parquet partitioned by `date`, and `_report.json` (rows in/out, skips, erasures, PII masked by type
+  in the rows written, duration) next to it, also printed. One pass over the input: the counts are Spark
+  observed metrics of the rows as they stream through. Progress is shown on stderr while Spark runs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from typing import Iterator
 
 REQUIRED = ("message_id", "conversation_id", "customer_id", "channel", "sent_at", "text")
 OPTIONAL = ("agent_id", "intent", "confidence", "language", "direction", "author")
+#: Why a row cannot be used: every value `_skip` can take (parse_jsonl, decode_turns, with_skip_reasons).
+SKIP_REASONS = ("empty_line", "not_utf8", "malformed_json", "undecodable_value", *(f"missing_{name}" for name in REQUIRED),
+                "bad_sent_at")
 GRANULARITIES = {"minute": "yyyy-MM-dd HH:mm:00", "hour": "yyyy-MM-dd HH:00:00", "day": "yyyy-MM-dd 00:00:00"}
 
 
@@ -62,7 +66,8 @@ def spark_session(master: str | None, app_name: str = "centralita-anonymize", ja
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC") \
         .config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true") \
-        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.ui.showConsoleProgress", "false") \
+        .config("spark.sql.maxConcurrentOutputFileWriters", "32")  # a task writes its few dates without sorting its rows first
     if local:
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     if jars:
@@ -193,53 +198,67 @@ def with_skip_reasons(frame):
 
 def anonymize_batches(key: bytes, known_names: list[str], erase: set[str]):
     """The function mapInPandas runs on each batch of rows (in the Python workers). `erase` holds customer ids
-    and customer pseudonyms (from the erasure audit) whose rows are left out."""
+    and customer pseudonyms (from the erasure audit) whose rows are left out before anything else is done with
+    them: their text is not even scanned."""
     import pandas as pd
 
     from jobs.pii import TYPES, PiiDetector
     from jobs.pseudonymize import Pseudonymizer
 
     def run(batches: Iterator) -> Iterator:
+        import numpy as np
+
+        column = {kind: i for i, kind in enumerate(TYPES)}
         detector = PiiDetector(known_names)
         pseudonyms = Pseudonymizer(key)
         for batch in batches:
-            customers = [pseudonyms.token("customer", v) for v in batch["customer_id"].astype(str)]
-            erased = batch["customer_id"].astype(str).isin(erase) | pd.Series(customers, index=batch.index).isin(erase)
-            masked, counts = [], {t: [] for t in TYPES}
-            for text in batch["text"].astype(str):
+            customers = pd.Series(tokens(pseudonyms, "customer", batch["customer_id"].astype(str)), index=batch.index)
+            kept = ~(batch["customer_id"].astype(str).isin(erase) | customers.isin(erase))
+            batch, customers = batch[kept], customers[kept]
+            if batch.empty:
+                continue
+            masked = []
+            counts = np.zeros((len(batch), len(TYPES)), dtype=np.int32)
+            for row, text in enumerate(batch["text"].astype(str)):
                 out, found = detector.mask(text)
                 masked.append(out)
-                for t in TYPES:
-                    counts[t].append(found.get(t, 0))
+                for kind, count in found.items():
+                    counts[row, column[kind]] = count
             result = batch[["message_id", "channel", "intent", "language", "direction", "author"]].copy()
             result["confidence"] = pd.to_numeric(batch["confidence"], errors="coerce")
             result["text"] = masked
-            result["customer"] = customers
-            result["conversation"] = [pseudonyms.token("conversation", v) for v in batch["conversation_id"].astype(str)]
-            result["agent"] = [pseudonyms.token("agent", v) if isinstance(v, str) else None for v in batch["agent_id"]]
+            result["customer"] = customers.values
+            result["conversation"] = tokens(pseudonyms, "conversation", batch["conversation_id"].astype(str))
+            result["agent"] = tokens(pseudonyms, "agent", batch["agent_id"])
             result["sent_at"] = batch["sent_at"]
-            result["erased"] = erased.values
-            for t in TYPES:
-                result[f"pii_{t}"] = counts[t]
+            for kind, i in column.items():
+                result[f"pii_{kind}"] = counts[:, i]
             yield result
     return run
 
 
+def tokens(pseudonyms, kind: str, values) -> list:
+    """Pseudonyms of a batch's ids, each distinct id hashed once (a conversation's messages share their ids)."""
+    distinct = {v: pseudonyms.token(kind, v) if isinstance(v, str) else None for v in set(values)}
+    return [distinct[v] for v in values]
+
+
 def output_schema():
-    from pyspark.sql.types import BooleanType, DoubleType, IntegerType, StringType, StructField, StructType, TimestampType
+    from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType, TimestampType
 
     from jobs.pii import TYPES
 
     fields = [StructField(n, StringType()) for n in ("message_id", "channel", "intent", "language", "direction", "author",
                                                      "text", "customer", "conversation", "agent")]
     fields.append(StructField("confidence", DoubleType()))
-    fields += [StructField("sent_at", TimestampType()), StructField("erased", BooleanType())]
+    fields.append(StructField("sent_at", TimestampType()))
     fields += [StructField(f"pii_{t}", IntegerType()) for t in TYPES]
     return StructType(fields)
 
 
 def run_job(spark, input_path: Path | str, output_path: Path, key: bytes, erase: set[str] | None = None,
             known_names: list[str] | None = None, granularity: str = "hour", starting_offsets: str = "earliest") -> Report:
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     from jobs.pii import TYPES
@@ -253,25 +272,30 @@ def run_job(spark, input_path: Path | str, output_path: Path, key: bytes, erase:
         frame = parse_jsonl(frame)
     elif kind == "parquet":
         frame = frame.select(*[F.col(c).cast("string").alias(c) for c in REQUIRED + OPTIONAL if c in frame.columns])
-    rows = with_skip_reasons(frame)
-    rows = rows.cache()
-    report.rows_in = rows.count()
-    report.skipped = {r["_skip"]: r["count"] for r in rows.where(F.col("_skip").isNotNull()).groupBy("_skip").count().collect()}
+    # One pass over the input: rows and skip reasons are counted as they stream by (Spark's observed metrics,
+    # collected from the tasks that succeed), the usable rows masked and written to Parquet.
+    counted = Observation("anonymize-input")
+    rows = with_skip_reasons(frame).observe(counted, F.count(F.lit(1)).alias("rows"),
+                                            *[F.sum(F.when(F.col("_skip") == reason, 1).otherwise(0)).alias(reason)
+                                              for reason in SKIP_REASONS],
+                                            F.sum(F.when(~F.col("_skip").isin(*SKIP_REASONS), 1).otherwise(0)).alias("other"))
     usable = rows.where(F.col("_skip").isNull()).withColumn("sent_at", F.col("_ts"))
     columns = ["message_id", "conversation_id", "customer_id", "agent_id", "channel", "sent_at", "text", *OPTIONAL[1:]]
     result = usable.select(*columns).mapInPandas(anonymize_batches(key, known_names or [], erase or set()), output_schema())
-    result = result.withColumn("sent_at", F.date_trunc(granularity, "sent_at")).withColumn("date", F.to_date("sent_at")).cache()
-    totals = result.agg(F.sum(F.col("erased").cast("int")).alias("erased"),
-                        *[F.sum(f"pii_{t}").alias(t) for t in TYPES]).collect()[0]
-    report.erased_rows = int(totals["erased"] or 0)
-    report.pii_found = {t: int(totals[t] or 0) for t in TYPES if totals[t]}
-    kept = result.where(~F.col("erased")).drop("erased", *[f"pii_{t}" for t in TYPES])
-    kept.write.mode("overwrite").partitionBy("date").parquet(str(output_path))
-    report.rows_out = spark.read.parquet(str(output_path)).count()
+    # The masks per type are counted as the rows stream to Parquet, then dropped: the output holds the data only.
+    produced = Observation("anonymize-output")
+    result.observe(produced, F.count(F.lit(1)).alias("rows"), *[F.sum(f"pii_{t}").alias(t) for t in TYPES]) \
+        .drop(*[f"pii_{t}" for t in TYPES]) \
+        .withColumn("sent_at", F.date_trunc(granularity, "sent_at")).withColumn("date", F.to_date("sent_at")) \
+        .write.mode("overwrite").partitionBy("date").parquet(str(output_path))
+    observed, totals = counted.get, produced.get
+    report.rows_in = int(observed["rows"] or 0)
+    report.skipped = {reason: int(observed[reason]) for reason in (*SKIP_REASONS, "other") if observed[reason]}
+    report.rows_out = int(totals["rows"] or 0)
+    report.erased_rows = report.rows_in - sum(report.skipped.values()) - report.rows_out  # erasure is the only filter left
+    report.pii_found = {t: int(totals[t]) for t in TYPES if totals[t]}
     report.duration_s = round(time.monotonic() - started, 2)
     (output_path / "_report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-    rows.unpersist()
-    result.unpersist()
     return report
 
 
