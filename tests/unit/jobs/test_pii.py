@@ -13,6 +13,8 @@ DETECTOR = PiiDetector(known_names=["Zoe Kravitz"])
     ("mail me at john dot smith at gmail dot com", "mail me at <EMAIL>"),
     ("llámame al 612 34 56 78 o al +34 91 123 45 67", "llámame al <PHONE> o al <PHONE>"),
     ("call +44 20 7946 0958", "call <PHONE>"),
+    ("mi whatsapp es 34612345678", "mi whatsapp es <PHONE>"),  # country code without '+'
+    ("my uk mobile 07911 123456", "my uk mobile <PHONE>"),  # trunk prefix
     ("tarjeta 4111 1111 1111 1111", "tarjeta <CARD>"),
     ("card 5500-0000-0000-0004 please", "card <CARD> please"),
     ("IBAN ES91 2100 0418 4502 0005 1332", "IBAN <IBAN>"),
