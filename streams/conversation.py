@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import faust
 
+from connectors.channels.outbound import format_outbound
 from inference.nlu import NluResult
 from streams.ids import derive_id
 from streams.knowledge_base import KnowledgeBase
@@ -51,6 +52,7 @@ class Session(faust.Record, serializer="json"):
     not_understood_in_a_row: int = 0
     opened_at: float = 0.0
     last_activity: float = 0.0
+    customer_last_at: float = 0.0  # when the customer last wrote (sent_at): channels' messaging windows start there
     closed_at: float = 0.0
     disclosed: bool = False
     escalated: bool = False
@@ -68,9 +70,14 @@ class Session(faust.Record, serializer="json"):
     handled: dict = {}  # message id -> [[topic, key, schema, record], ...] as emitted
 
 
+#: Effect.schema of a channel payload: the JSON an integration sends through the provider's API.
+CHANNEL_PAYLOAD = "json"
+
+
 @dataclass(frozen=True)
 class Effect:
-    """One record to publish: topic, key, schema name and the record (a dict of the schema)."""
+    """One record to publish: topic, key, schema name and the record (a dict of the schema, or a channel payload's
+    JSON object when the schema is CHANNEL_PAYLOAD)."""
 
     topic: str
     key: str
@@ -122,6 +129,16 @@ def _reply(session: Session, in_reply_to: str, role: str, text: str, now: float,
         "metadata": {"source": session.source, **{k: v for k, v in session.metadata.items() if isinstance(v, str)}},
     }
     return Effect("conversation.outbound", session.conversation_id, "OutboundMessage", record)
+
+
+def deliveries(session: Session | None, message: dict, now: float) -> list[Effect]:
+    """An OutboundMessage (bot reply or agent message) formatted for its channel's limits and windows: the payloads on
+    `channel.<source>.outbound`. Made here, with the reply, so a reply reaches its channel without another Kafka hop,
+    and deterministically (event time), so a message decided again yields the same bytes. Without a session the
+    customer's last message is unknown (the channels' windows then count as closed)."""
+    last = ts(session.customer_last_at) if session is not None and session.customer_last_at else None
+    source, payloads = format_outbound(message, customer_last_message_at=last, now=ts(now))
+    return [Effect(f"channel.{source}.outbound", message["conversation_id"], CHANNEL_PAYLOAD, payload) for payload in payloads]
 
 
 def _case_event(session: Session, kind: str, status: str, priority: str, now: float, cause: str,
@@ -223,6 +240,7 @@ def handle_inbound(session: Session | None, message: dict, nlu: NluResult, polic
         effects.append(_session_event(session, "RESUMED", now, message["message_id"], reason="new message after close"))
     session.turns += 1
     session.last_activity = now
+    session.customer_last_at = max(session.customer_last_at, message["sent_at"].timestamp())
     session.language = nlu.language or session.language or message.get("language")
     _remember_context(session, message)
     session.recent_turns = (session.recent_turns + [f"customer: {message['text'][:500]}"])[-RECENT_TURNS:]
@@ -270,7 +288,8 @@ def _bot_says(session: Session, kb: KnowledgeBase, in_reply_to: str, role: str, 
         session.disclosed = True
     reply = _reply(session, in_reply_to, role, text, now)
     session.recent_turns = (session.recent_turns + [f"bot: {text[:500]}"])[-RECENT_TURNS:]
-    return [reply, _turn(reply.record["message_id"], session, "OUTBOUND", "BOT", ts(now), text, route=role)]
+    return [reply, *deliveries(session, reply.record, now),
+            _turn(reply.record["message_id"], session, "OUTBOUND", "BOT", ts(now), text, route=role)]
 
 
 def _escalate(session: Session, mid: str, reason: str, policy: Policy, kb: KnowledgeBase, now: float) -> list[Effect]:
@@ -312,12 +331,12 @@ def handle_handoff(session: Session | None, event: dict, now: float) -> Outcome:
 
 
 def handle_agent_message(session: Session | None, message: dict, now: float) -> Outcome:
-    """A human agent's message (it goes out through the outbound path): log it and keep the case current."""
-    if session is None:
-        return Outcome(None, [], "none")
+    """A human agent's message: deliver it on the customer's channel, log it and keep the case current."""
+    if session is None:  # a conversation this engine does not hold: deliver it, nothing to log it against
+        return Outcome(None, deliveries(None, message, now), "agent")
     session.recent_turns = (session.recent_turns + [f"agent: {message['text'][:500]}"])[-RECENT_TURNS:]
     session.last_activity = now
-    effects = [_turn(message["message_id"], session, "OUTBOUND", "AGENT", message["created_at"], message["text"],
+    effects = [*deliveries(session, message, now), _turn(message["message_id"], session, "OUTBOUND", "AGENT", message["created_at"], message["text"],
                      route="agent", agent_id=message.get("agent_id"))]
     if session.case_id:
         effects.append(_case_event(session, "UPDATED", "WORKING", session.case_priority, now, message["message_id"], session.case_queue))
@@ -336,7 +355,7 @@ def close_if_idle(session: Session, policy: Policy, kb: KnowledgeBase, now: floa
                        kb.text("csat", session.language), now, quick_replies=["1", "2", "3", "4", "5"])
         reply.record["in_reply_to"] = None
         session.csat_pending = True
-        effects += [_session_event(session, "CSAT_REQUESTED", now, cause), reply]
+        effects += [_session_event(session, "CSAT_REQUESTED", now, cause), reply, *deliveries(session, reply.record, now)]
     return Outcome(session, effects, "closed")
 
 

@@ -21,12 +21,12 @@ from prometheus_client import Counter, Histogram
 from inference.nlu import Nlu, NluResult, nlu_from_settings
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
-from schemas.codec import AvroCodec
+from schemas.codec import AvroCodec, CodecError
 from schemas.faust_codec import codec_for, to_plain
-from schemas.records import HandoffEvent, InboundMessage, OutboundMessage
-from schemas.topics import CATALOG, topic as catalog_topic
-from streams.app import app
-from streams.conversation import Effect, Outcome, Session, close_if_idle, handle_agent_message, handle_handoff, \
+from schemas.records import HandoffEvent, OutboundMessage
+from schemas.topics import topic as catalog_topic
+from streams.app import app, send_record
+from streams.conversation import CHANNEL_PAYLOAD, Effect, Outcome, Session, close_if_idle, handle_agent_message, handle_handoff, \
     handle_inbound, identity_of, identity_summary, remember, was_seen
 from streams.knowledge_base import KnowledgeBase
 from streams.policy import Policy, PolicyFile
@@ -50,25 +50,31 @@ CONFIDENCE = Histogram("centralita_engine_intent_confidence", "Intent confidence
 LATENCY = Histogram("centralita_engine_reply_latency_seconds", "From receiving a message to publishing its reply",
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
-inbound = app.topic("conversation.inbound", key_type=bytes, value_type=InboundMessage,
-                    value_serializer=codec_for("InboundMessage"))
+# Raw bytes, decoded here with fastavro into plain dicts: Faust's record classes cost more than the engine's decision.
+inbound = app.topic("conversation.inbound", key_type=bytes, value_type=bytes)
 handoffs = app.topic("conversation.handoff", key_type=bytes, value_type=HandoffEvent,
                      value_serializer=codec_for("HandoffEvent"))
 agent_messages = app.topic("conversation.agent", key_type=bytes, value_type=OutboundMessage,
                            value_serializer=codec_for("OutboundMessage"))
-outputs = {spec.name: app.topic(spec.name, key_type=bytes, value_type=bytes) for spec in CATALOG if spec.schema}
 dead_letters = {name: app.topic(dead_letter_topic(name), key_type=bytes, value_type=bytes)
                 for name in ("conversation.inbound", "conversation.handoff", "conversation.agent")}
+FORMATTED = Counter("centralita_outbound_messages_total", "Messages formatted for a channel", ["channel", "kind"])
 DEAD_LETTERS = Counter("centralita_engine_dead_letters_total", "Events the engine could not handle (dead-lettered)", ["topic"])
 
 
 async def dead_letter(topic: str, schema: str, record, error: Exception) -> None:
     """An event the engine cannot handle goes to the topic's dead-letter topic with the error's type; the agent
     goes on (a crashing agent would stall its partitions). Only the type is logged: messages may hold text."""
+    plain = record if isinstance(record, dict) else to_plain(record)
+    await dead_letter_raw(topic, plain["conversation_id"].encode(), codec.encode(schema, plain), error)
+
+
+async def dead_letter_raw(topic: str, key: bytes, value: bytes, error: Exception) -> None:
     DEAD_LETTERS.labels(topic).inc()
     log.error("engine could not handle an event of %s (%s); dead-lettered", topic, type(error).__name__)
-    await dead_letters[topic].send(key=record.conversation_id.encode(), value=codec.encode(schema, to_plain(record)),
-                                   headers=dead_letter_headers("engine_error", type(error).__name__, "engine", topic, -1, -1))
+    reason = "undecodable" if isinstance(error, CodecError) else "engine_error"
+    await dead_letters[topic].send(key=key, value=value,
+                                   headers=dead_letter_headers(reason, type(error).__name__, "engine", topic, -1, -1))
 sessions = app.Table("sessions", value_type=Session, partitions=catalog_topic("conversation.inbound").partitions,
                      use_partitioner=True)
 # Verified identity (phone, email) -> summary of that customer's latest session, on every worker: how a
@@ -81,13 +87,35 @@ identities = app.GlobalTable("identities", key_type=str, value_type=bytes, use_p
 session_lock = asyncio.Lock()
 
 
+#: Bot replies on conversation.outbound say they were delivered already (the engine formats them itself), so the
+#: outbound agent leaves them alone and formats only replies other systems publish there.
+DELIVERED = [("centralita.delivered", b"engine")]
+
+
+def count_formatted(payload: dict) -> None:
+    blocked = payload.get("blocked") or payload.get("free_text_blocked")
+    FORMATTED.labels(payload["channel"], "blocked" if blocked else "sent").inc()
+
+
+def encode(effect: Effect) -> bytes:
+    if effect.schema == CHANNEL_PAYLOAD:
+        return json.dumps(effect.record, ensure_ascii=False).encode()
+    return codec.encode(effect.schema, effect.record)
+
+
+async def emit(topic: str, key: str, value: bytes) -> None:
+    await send_record(topic, key.encode(), value, DELIVERED if topic == "conversation.outbound" else None)
+
+
 async def publish(outcome: Outcome, message_id: str) -> None:
     """Encode and send the effects, and remember them on the session for replays."""
     emitted = []
     for effect in outcome.effects:
-        value = codec.encode(effect.schema, effect.record)
+        value = encode(effect)
+        if effect.schema == CHANNEL_PAYLOAD:
+            count_formatted(effect.record)
         emitted.append([effect.topic, effect.key, base64.b64encode(value).decode()])
-        await outputs[effect.topic].send(key=effect.key.encode(), value=value)
+        await emit(effect.topic, effect.key, value)
     if outcome.session is not None:
         remember(outcome.session, message_id, emitted)
         sessions[outcome.session.conversation_id] = outcome.session
@@ -97,16 +125,16 @@ async def replay(session: Session, message_id: str) -> None:
     """Send again exactly what a message produced the first time (same bytes, same ids)."""
     REPLAYS.inc()
     for topic, key, value in session.handled[message_id]:
-        await outputs[topic].send(key=key.encode(), value=base64.b64decode(value))
+        await emit(topic, key, base64.b64decode(value))
 
 
-def observe(outcome: Outcome, message: InboundMessage, result: NluResult) -> None:
-    MESSAGES.labels(message.channel, result.intent or "none", outcome.route).inc()
+def observe(outcome: Outcome, message: dict, result: NluResult) -> None:
+    MESSAGES.labels(message["channel"], result.intent or "none", outcome.route).inc()
     CONFIDENCE.observe(result.confidence)
     if outcome.route == "handoff":
-        ESCALATIONS.labels(message.channel, outcome.reason or "unknown").inc()
+        ESCALATIONS.labels(message["channel"], outcome.reason or "unknown").inc()
     if outcome.route in ("answer", "clarify", "handoff", "csat"):
-        LATENCY.observe(max(0.0, time.time() - message.received_at.timestamp()))
+        LATENCY.observe(max(0.0, time.time() - message["received_at"].timestamp()))
     for effect in outcome.effects:
         if effect.schema == "SessionEvent" and effect.record["type"] == "CSAT_RECEIVED":
             CSAT.observe(effect.record["csat_score"])
@@ -115,22 +143,36 @@ def observe(outcome: Outcome, message: InboundMessage, result: NluResult) -> Non
             REPEAT_CONTACTS.inc()
 
 
+def decode_inbound(values: list[bytes]) -> tuple[list[dict], list[tuple[bytes, Exception]]]:
+    """InboundMessage records, and the values that are not one (dead-lettered as they are)."""
+    messages, broken = [], []
+    for value in values:
+        try:
+            messages.append(codec.decode(value, reader="InboundMessage"))
+        except (CodecError, TypeError, ValueError) as exc:
+            broken.append((value, exc))
+    return messages, broken
+
+
 @app.agent(inbound, name="conversation-engine")
 async def conversation_engine(stream):
     async for batch in stream.take(settings.engine_batch_size, within=settings.engine_batch_wait_s):
+        messages, broken = decode_inbound(batch)
+        for value, exc in broken:
+            await dead_letter_raw("conversation.inbound", b"", value, exc)
         fresh = []
-        for message in batch:
-            session = sessions.get(message.conversation_id)
-            if session is not None and message.message_id in session.handled:
-                await replay(session, message.message_id)
-            elif session is not None and was_seen(session, message.message_id):
+        for message in messages:
+            session = sessions.get(message["conversation_id"])
+            if session is not None and message["message_id"] in session.handled:
+                await replay(session, message["message_id"])
+            elif session is not None and was_seen(session, message["message_id"]):
                 SKIPPED.inc()  # handled long ago; its effects were delivered before any later message's
             else:
                 fresh.append(message)
         if not fresh:
             continue
         try:
-            results = await asyncio.wait_for(nlu.classify_batch([m.text for m in fresh], [m.conversation_id for m in fresh]),
+            results = await asyncio.wait_for(nlu.classify_batch([m["text"] for m in fresh], [m["conversation_id"] for m in fresh]),
                                              settings.nlu_timeout_s * settings.nlu_attempts + 1.0)
         except Exception as exc:  # noqa: BLE001 - inference down: route as not understood, never stall
             log.warning("inference failed (%s): routing %d messages as not understood", type(exc).__name__, len(fresh))
@@ -144,23 +186,22 @@ async def conversation_engine(stream):
                     await dead_letter("conversation.inbound", "InboundMessage", message, exc)
 
 
-async def handle_one(message: InboundMessage, result: NluResult, policy: Policy) -> None:
+async def handle_one(message: dict, result: NluResult, policy: Policy) -> None:
     """One inbound message, under the session lock: replay what it produced before, or decide and publish."""
-    session = sessions.get(message.conversation_id)
-    if session is not None and message.message_id in session.handled:  # twice in one batch
-        await replay(session, message.message_id)
+    session = sessions.get(message["conversation_id"])
+    if session is not None and message["message_id"] in session.handled:  # twice in one batch
+        await replay(session, message["message_id"])
         return
-    if session is not None and was_seen(session, message.message_id):
+    if session is not None and was_seen(session, message["message_id"]):
         SKIPPED.inc()
         return
-    plain = to_plain(message)
-    identity = identity_of(plain)
+    identity = identity_of(message)
     stored = identities.get(identity) if identity and session is None else None
     previous = json.loads(stored) if stored else None
     # Event time, not wall time: a message decided again after a crash yields byte-identical effects.
-    at = message.received_at.timestamp()
-    outcome = handle_inbound(session, plain, result, policy, kb, at, previous)
-    await publish(outcome, message.message_id)
+    at = message["received_at"].timestamp()
+    outcome = handle_inbound(session, message, result, policy, kb, at, previous)
+    await publish(outcome, message["message_id"])
     if identity and outcome.session is not None:
         identities[identity] = json.dumps(identity_summary(outcome.session, at)).encode()
     observe(outcome, message, result)
@@ -177,7 +218,7 @@ async def apply_event(conversation_id: str, event_id: str, decide: Callable[[Ses
             SKIPPED.inc()
             return None
         outcome = decide(session)
-        if outcome.session is not None and outcome.route != "none":
+        if outcome.effects or (outcome.session is not None and outcome.route != "none"):
             await publish(outcome, event_id)
         return outcome
 

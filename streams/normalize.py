@@ -17,10 +17,9 @@ from prometheus_client import Counter
 from connectors.channels import InvalidPayload, RawEvent, normalize as normalize_raw
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
-from schemas.faust_codec import codec_for
-from schemas.records import InboundMessage
+from schemas.codec import AvroCodec
 from schemas.topics import SOURCES, topic as catalog_topic
-from streams.app import app
+from streams.app import app, send_record
 
 log = logging.getLogger("centralita.normalize")
 settings = get_settings()
@@ -33,8 +32,7 @@ INVALID = Counter("centralita_inbound_dead_letters_total", "Raw events dead-lett
 RECEIVED_AT_HEADER = "centralita.received_at"
 HTTP_HEADER_PREFIX = "http."
 
-inbound_topic = app.topic("conversation.inbound", key_type=bytes, value_type=InboundMessage,
-                          value_serializer=codec_for("InboundMessage"))
+codec = AvroCodec()
 raw_topics = {source: app.topic(f"channel.{source}.inbound.raw", key_type=bytes, value_type=bytes) for source in SOURCES}
 dead_letter_topics = {source: app.topic(dead_letter_topic(f"channel.{source}.inbound.raw"), key_type=bytes,
                                         value_type=bytes) for source in SOURCES}
@@ -83,9 +81,9 @@ def make_agent(source: str):
                     DUPLICATES.labels(source).inc()
                     continue
                 seen[message["message_id"]] = now
-                record = InboundMessage.from_data(message)
-                await inbound_topic.send(key=record.conversation_id.encode(), value=record)
-                NORMALIZED.labels(record.channel).inc()
+                await send_record("conversation.inbound", message["conversation_id"].encode(),
+                                  codec.encode("InboundMessage", message))
+                NORMALIZED.labels(message["channel"]).inc()
     normalize_source.__name__ = f"normalize_{source}"
     return normalize_source
 

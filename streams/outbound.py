@@ -1,9 +1,10 @@
-"""Outbound agent: OutboundMessage (bot replies on `conversation.outbound`, agent messages on
-`conversation.agent`) to `channel.<source>.outbound`, formatted for the channel's limits.
+"""Outbound agent: replies that other systems publish on `conversation.outbound`, formatted for their channel.
 
-The channel rules that depend on time (WhatsApp's 24-hour window, Messenger's messaging window) need the time
-of the customer's last message: a table fed from `conversation.inbound`, co-partitioned with the outbound
-topics (same key, same partition count), so each lookup is local.
+The engine formats its own replies and agent messages and publishes their channel payloads itself (one Kafka hop
+fewer per message); its records on conversation.outbound carry the `centralita.delivered` header and are left
+alone here. Anything else published there (a proactive notice, another bot) is formatted for the channel's
+limits and windows with the customer's last message time from the `sessions` table, which is co-partitioned
+with conversation.outbound (same key, same partition count), so the lookup is local.
 """
 
 from __future__ import annotations
@@ -15,67 +16,47 @@ from prometheus_client import Counter
 
 from connectors.channels.outbound import UnroutableOutbound, format_outbound
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
-from schemas.codec import AvroCodec
-from schemas.faust_codec import codec_for, to_plain
-from schemas.records import InboundMessage, OutboundMessage
-from schemas.topics import SOURCES, topic as catalog_topic
-from streams.app import app
+from schemas.codec import AvroCodec, CodecError
+from streams.app import app, send_record
+from streams.engine import DELIVERED, count_formatted, sessions
 
-FORMATTED = Counter("centralita_outbound_messages_total", "Messages formatted for a channel", ["channel", "kind"])
 UNDELIVERABLE = Counter("centralita_outbound_dead_letters_total", "Outbound messages dead-lettered (no channel to deliver to)",
                         ["topic"])
 codec = AvroCodec()
 
-inbound = app.topic("conversation.inbound", key_type=bytes, value_type=InboundMessage, value_serializer=codec_for("InboundMessage"))
-replies = app.topic("conversation.outbound", key_type=bytes, value_type=OutboundMessage, value_serializer=codec_for("OutboundMessage"))
-agent_messages = app.topic("conversation.agent", key_type=bytes, value_type=OutboundMessage, value_serializer=codec_for("OutboundMessage"))
-channel_topics = {source: app.topic(f"channel.{source}.outbound", key_type=bytes, value_type=bytes) for source in SOURCES}
-dead_letter_topics = {name: app.topic(dead_letter_topic(name), key_type=bytes, value_type=bytes)
-                      for name in ("conversation.outbound", "conversation.agent")}
-last_customer_message = app.Table("last-customer-message", default=float,
-                                  partitions=catalog_topic("conversation.inbound").partitions)
+replies = app.topic("conversation.outbound", key_type=bytes, value_type=bytes)
+dead_letters = app.topic(dead_letter_topic("conversation.outbound"), key_type=bytes, value_type=bytes)
 
 
-@app.agent(inbound, name="track-customer-messages")
-async def track_customer_messages(stream):
-    async for message in stream:
-        sent = message.sent_at.timestamp()
-        if sent > last_customer_message[message.conversation_id]:
-            last_customer_message[message.conversation_id] = sent
-
-
-async def deliver(message: OutboundMessage) -> None:
-    last = last_customer_message[message.conversation_id]
+async def deliver(message: dict) -> None:
+    session = sessions.get(message["conversation_id"])
+    last = session.customer_last_at if session is not None else 0.0
     last_at = datetime.fromtimestamp(last, timezone.utc) if last else None
-    source, payloads = format_outbound(to_plain(message), customer_last_message_at=last_at)
+    source, payloads = format_outbound(message, customer_last_message_at=last_at)
     for payload in payloads:
-        kind = "blocked" if payload.get("blocked") or payload.get("free_text_blocked") else "sent"
-        FORMATTED.labels(message.channel, kind).inc()
-        await channel_topics[source].send(key=message.conversation_id.encode(),
-                                          value=json.dumps(payload, ensure_ascii=False).encode())
+        count_formatted(payload)
+        await send_record(f"channel.{source}.outbound", message["conversation_id"].encode(),
+                          json.dumps(payload, ensure_ascii=False).encode())
 
 
 async def deliver_or_dead_letter(event) -> None:
-    """Deliver one outbound event; one that names no channel we serve goes to the topic's dead-letter topic with
-    the reason, instead of crashing the agent (which would stall its partition)."""
+    """Deliver one outbound record; one that does not decode or names no channel we serve goes to the topic's
+    dead-letter topic with the reason, instead of crashing the agent (which would stall its partition)."""
     try:
-        await deliver(event.value)
-    except UnroutableOutbound as exc:
+        await deliver(codec.decode(event.value, reader="OutboundMessage"))
+    except (UnroutableOutbound, CodecError) as exc:
         topic = event.message.topic
         UNDELIVERABLE.labels(topic).inc()
-        await dead_letter_topics[topic].send(
-            key=event.key, value=codec.encode("OutboundMessage", to_plain(event.value)),
-            headers=dead_letter_headers("unroutable", str(exc), "outbound", topic, event.message.partition,
-                                        event.message.offset))
+        reason = "unroutable" if isinstance(exc, UnroutableOutbound) else "undecodable"
+        await dead_letters.send(key=event.key, value=event.value,
+                                headers=dead_letter_headers(reason, str(exc), "outbound", topic, event.message.partition,
+                                                            event.message.offset))
 
 
 @app.agent(replies, name="format-replies")
 async def format_replies(stream):
     async for event in stream.events():
-        await deliver_or_dead_letter(event)
-
-
-@app.agent(agent_messages, name="format-agent-messages")
-async def format_agent_messages(stream):
-    async for event in stream.events():
+        headers = dict(event.headers) if not isinstance(event.headers, dict) else event.headers
+        if headers.get(DELIVERED[0][0]) == DELIVERED[0][1]:
+            continue  # the engine's own reply: its channel payloads are out already
         await deliver_or_dead_letter(event)

@@ -24,9 +24,16 @@ PROMQL_NAME = re.compile(r"\b((?:centralita|nv)_[a-z0-9_]+|up)\b")
 
 
 def exported_names() -> set[str]:
-    os.environ.setdefault("CENTRALITA_NLU_BACKEND", "rules")  # importing the engine must not need a server
-    for module in METRIC_MODULES:
-        importlib.import_module(module)
+    before = os.environ.get("CENTRALITA_NLU_BACKEND")
+    os.environ["CENTRALITA_NLU_BACKEND"] = "rules"  # importing the engine must not need a server...
+    try:
+        for module in METRIC_MODULES:
+            importlib.import_module(module)
+    finally:  # ...and the workers integration tests start later must not inherit the stand-in
+        if before is None:
+            os.environ.pop("CENTRALITA_NLU_BACKEND", None)
+        else:
+            os.environ["CENTRALITA_NLU_BACKEND"] = before
     names = set(EXTERNAL)
     for family in REGISTRY.collect():
         names.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ("",)))
