@@ -328,8 +328,9 @@ def demo() -> None:
 
 
 @main.command()
-@click.option("--rate", type=float, required=True, help="Customer messages per second offered (open loop).")
-@click.option("--duration", type=float, required=True, help="Seconds to offer them for.")
+@click.option("--rate", type=float, default=None, help="Customer messages per second offered (open loop).")
+@click.option("--duration", type=float, default=None, help="Seconds to offer them for.")
+@click.option("--burst", type=int, default=None, help="Instead: this many messages at once (a backlog); reports the drain rate.")
 @click.option("--via", type=click.Choice(["kafka", "gateway"]), default="kafka", show_default=True,
               help="Straight onto the raw topics, or through the webhook gateway over HTTP (signed).")
 @click.option("--gateway-url", default=None, help="Gateway base URL (default http://127.0.0.1:CENTRALITA_GATEWAY_PORT).")
@@ -338,16 +339,19 @@ def demo() -> None:
 @click.option("--seed", type=int, default=None, help="Random seed (same personas and think times).")
 @click.option("--drain", type=float, default=20.0, show_default=True, help="Seconds to wait for the last replies.")
 @click.option("--output", type=click.Path(file_okay=False), default=None, help="Folder for the JSON report and plot (default bench-results/).")
-def simulate(rate: float, duration: float, via: str, gateway_url: str | None, channels: str, seed: int | None,
-             drain: float, output: str | None) -> None:
-    """Simulate customers on every channel at RATE msg/s for DURATION s; print a latency/throughput report."""
+def simulate(rate: float | None, duration: float | None, burst: int | None, via: str, gateway_url: str | None, channels: str,
+             seed: int | None, drain: float, output: str | None) -> None:
+    """Simulate customers on every channel at RATE msg/s for DURATION s (or a BURST backlog); print a latency and
+    throughput report and save a plot."""
     from pathlib import Path
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from infra.kafka_clients import BrokerUnreachableError, cluster_metadata, make_admin
-    from infra.simulate import plot, run_simulation
+    from infra.simulate import plot, run_burst, run_simulation
 
+    if burst is None and (rate is None or duration is None):
+        fail("give --rate and --duration, or --burst", code=2)
     settings = get_settings()
     try:
         cluster_metadata(make_admin(settings), settings.kafka_bootstrap)
@@ -355,12 +359,15 @@ def simulate(rate: float, duration: float, via: str, gateway_url: str | None, ch
         fail(str(exc))
     with Progress(TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[answered]} answered"),
                   TimeElapsedColumn(), console=Console(stderr=True)) as bar:
-        task = bar.add_task("sent", total=int(rate * duration), answered=0)
+        task = bar.add_task("sent", total=burst or int(rate * duration), answered=0)
+        update = lambda done, total, answered: bar.update(task, completed=done, answered=answered)  # noqa: E731
+        picked = tuple(c.strip() for c in channels.split(",") if c.strip())
         try:
-            result = run_simulation(settings, rate, duration, via=via, gateway_url=gateway_url,
-                                    channels=tuple(c.strip() for c in channels.split(",") if c.strip()), seed=seed,
-                                    drain_s=drain, progress=lambda done, total, answered: bar.update(task, completed=done,
-                                                                                                     answered=answered))
+            if burst is not None:
+                result = run_burst(settings, burst, channels=picked, seed=seed, drain_s=max(drain, 60.0), progress=update)
+            else:
+                result = run_simulation(settings, rate, duration, via=via, gateway_url=gateway_url, channels=picked,
+                                        seed=seed, drain_s=drain, progress=update)
         except ValueError as exc:
             fail(str(exc), code=2)
     out = Path(output) if output else None

@@ -303,6 +303,49 @@ def run_simulation(settings: Settings, rate: float, duration_s: float, via: str 
     return report(tracker, rate, duration_s, via, start, sent_done, next(numbers))
 
 
+def run_burst(settings: Settings, count: int, channels: tuple[str, ...] = SOURCES, seed: int | None = None,
+              drain_s: float = 120.0, progress=None, on_sent=None) -> dict:
+    """`count` first messages of new customers, sent as fast as the producer takes them: a backlog the workers drain.
+    The answered rate is their capacity (what a worker does when it never waits for traffic). `on_sent` runs once
+    the backlog is on Kafka (a benchmark starts its worker there, so production and draining do not overlap)."""
+    if count <= 0:
+        raise ValueError("count must be positive")
+    rng, addresses = random.Random(seed), random.Random()
+    run = f"{int(time.time())}{addresses.randint(1000, 9999)}"
+    tracker = Tracker((3600.0, 3600.0), rng)  # nobody writes a second turn during a burst
+    follower = ReplyFollower(settings, tracker)
+    sender = Sender(settings, "kafka", None, tracker)
+    start = time.time()
+    try:
+        for number in range(count):
+            source = pick_source(rng, channels)
+            persona = rng.choice(PERSONAS)
+            customer = Customer(persona, source, new_address(source, addresses, run, number),
+                                {"order": f"{rng.randint(100000, 999999)}", "amount": f"{rng.randint(10, 300)}"}, run, number)
+            message = customer.next_message()
+            mid = derive_message_id(message.source, provider_message_id(message))
+            with tracker.lock:
+                tracker.sent[mid] = Sent(time.time(), message.source, persona.name, customer)
+                customer.waiting_for = mid
+            sender.send(message)
+        sender.close()
+        sent_done = time.time()
+        if on_sent is not None:
+            on_sent()
+        deadline = time.time() + drain_s
+        while time.time() < deadline and len(tracker.replied) < len(tracker.sent):
+            time.sleep(0.2)
+            if progress is not None:
+                progress(len(tracker.replied), count, len(tracker.replied))
+    finally:
+        follower.stop()
+    result = report(tracker, count / max(1e-9, sent_done - start), sent_done - start, "kafka", start, sent_done, count)
+    answered = sorted(tracker.replied.values())
+    result["simulate"]["burst"] = count
+    result["drain_msg_per_s"] = round(len(answered) / max(1e-9, answered[-1] - answered[0]), 1) if len(answered) > 1 else 0.0
+    return result
+
+
 def take_ready(tracker: Tracker, now: float) -> Customer | None:
     """A customer whose think time is over, or None (then a new customer writes)."""
     with tracker.lock:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import formataddr
 from urllib.parse import parse_qsl, urlencode
 
 from connectors.signatures import sign_sha256, sign_twilio
@@ -57,14 +59,13 @@ def webhook_body(message: CustomerMessage, now: float | None = None) -> bytes:
                 "sender": {"id": message.address}, "recipient": {"id": recipient}, "timestamp": at * 1000,
                 "message": {"mid": f"m_{message.provider_id}", "text": message.text}}]}]}).encode()
     if message.source == "email":
-        mail = EmailMessage()
+        mail = MIMEText(f"{message.text}\n\n--\n{message.display_name or ''}\n", "plain", "utf-8")  # compat32: cheap
         mail["Message-ID"] = f"<{message.provider_id}@mail.example.com>"
-        mail["From"] = f"{message.display_name} <{message.address}>" if message.display_name else message.address
+        mail["From"] = formataddr((message.display_name, message.address)) if message.display_name else message.address
         mail["To"] = SUPPORT_ADDRESS
-        mail["Subject"] = message.subject
+        mail["Subject"] = Header(message.subject, "utf-8")
         mail["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(at))
-        mail.set_content(f"{message.text}\n\n--\n{message.display_name or ''}\n")
-        return bytes(mail)
+        return mail.as_bytes()
     if message.source == "webchat":
         return json.dumps({"type": "message", "message_id": message.provider_id, "visitor_id": message.address,
                            "text": message.text, "locale": message.locale, "sent_at": at * 1000}).encode()

@@ -203,8 +203,24 @@ async def handle_one(message: dict, result: NluResult, policy: Policy) -> None:
     outcome = handle_inbound(session, message, result, policy, kb, at, previous)
     await publish(outcome, message["message_id"])
     if identity and outcome.session is not None:
-        identities[identity] = json.dumps(identity_summary(outcome.session, at)).encode()
+        remember_identity(identity, identity_summary(outcome.session, at))
     observe(outcome, message, result)
+
+
+IDENTITY_REFRESH_S = 60.0
+
+
+def remember_identity(identity: str, summary: dict) -> None:
+    """Keep the customer's latest session summary for other channels. Written when something in it changes, and at
+    most once a minute for the recent turns and time alone: a channel switch is decided on a window of hours, and
+    this table is replicated to every worker."""
+    stored = identities.get(identity)
+    if stored is not None:
+        previous = json.loads(stored)
+        same = all(previous.get(k) == v for k, v in summary.items() if k not in ("at", "recent_turns"))
+        if same and summary["at"] - float(previous.get("at", 0)) < IDENTITY_REFRESH_S:
+            return
+    identities[identity] = json.dumps(summary).encode()
 
 
 async def apply_event(conversation_id: str, event_id: str, decide: Callable[[Session | None], Outcome]) -> Outcome | None:
