@@ -47,6 +47,12 @@ def _check_delivery(future: asyncio.Future) -> None:
         DELIVERY_FAILURES.append(type(future.exception()).__name__)
 
 
+def ensure_outputs_delivered() -> None:
+    """Before a commit: an output that never reached Kafka would be lost by committing; stop, redeliver on restart."""
+    if DELIVERY_FAILURES:
+        raise OutputLost(f"{len(DELIVERY_FAILURES)} outputs were not delivered ({DELIVERY_FAILURES[0]}); not committing")
+
+
 async def send_record(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
     """Hand one encoded record to the worker's producer: the hot path's send. Faust's Topic.send wraps every record in
     message, callback and sensor objects, a large share of a worker's time per message; records sent here are
@@ -85,8 +91,7 @@ class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
 
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         await self.app.producer.flush()
-        if DELIVERY_FAILURES:  # an output never reached Kafka: committing would lose it; stop, redeliver on restart
-            raise OutputLost(f"{len(DELIVERY_FAILURES)} outputs were not delivered ({DELIVERY_FAILURES[0]}); not committing")
+        ensure_outputs_delivered()
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
 

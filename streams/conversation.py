@@ -202,6 +202,18 @@ def identity_summary(session: Session, now: float) -> dict:
             "status": session.status, "at": now}
 
 
+IDENTITY_REFRESH_S = 60.0
+
+
+def identity_needs_update(stored: dict | None, summary: dict) -> bool:
+    """Whether a customer's identity summary must be written again: when anything but its time and recent turns
+    changed, else at most once a minute (a channel switch is decided on a window of hours)."""
+    if stored is None:
+        return True
+    same = all(stored.get(k) == v for k, v in summary.items() if k not in ("at", "recent_turns"))
+    return not same or summary["at"] - float(stored.get("at", 0)) >= IDENTITY_REFRESH_S
+
+
 def _continued(message: dict, previous: dict | None, policy: Policy, now: float) -> Session | None:
     """A new session that continues the customer's recent session on another channel, or None."""
     if not previous or previous.get("conversation_id") == message["conversation_id"] or previous.get("status") != "open":

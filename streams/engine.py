@@ -27,7 +27,7 @@ from schemas.records import HandoffEvent, OutboundMessage
 from schemas.topics import topic as catalog_topic
 from streams.app import app, send_record
 from streams.conversation import CHANNEL_PAYLOAD, Effect, Outcome, Session, close_if_idle, handle_agent_message, handle_handoff, \
-    handle_inbound, identity_of, identity_summary, remember, was_seen
+    handle_inbound, identity_needs_update, identity_of, identity_summary, remember, was_seen
 from streams.knowledge_base import KnowledgeBase
 from streams.policy import Policy, PolicyFile
 
@@ -207,20 +207,12 @@ async def handle_one(message: dict, result: NluResult, policy: Policy) -> None:
     observe(outcome, message, result)
 
 
-IDENTITY_REFRESH_S = 60.0
-
-
 def remember_identity(identity: str, summary: dict) -> None:
-    """Keep the customer's latest session summary for other channels. Written when something in it changes, and at
-    most once a minute for the recent turns and time alone: a channel switch is decided on a window of hours, and
-    this table is replicated to every worker."""
+    """Keep the customer's latest session summary for other channels (only when it changed: the table is replicated
+    to every worker)."""
     stored = identities.get(identity)
-    if stored is not None:
-        previous = json.loads(stored)
-        same = all(previous.get(k) == v for k, v in summary.items() if k not in ("at", "recent_turns"))
-        if same and summary["at"] - float(previous.get("at", 0)) < IDENTITY_REFRESH_S:
-            return
-    identities[identity] = json.dumps(summary).encode()
+    if identity_needs_update(json.loads(stored) if stored is not None else None, summary):
+        identities[identity] = json.dumps(summary).encode()
 
 
 async def apply_event(conversation_id: str, event_id: str, decide: Callable[[Session | None], Outcome]) -> Outcome | None:

@@ -154,3 +154,47 @@ def test_a_message_is_remembered_for_replay_then_only_recognised() -> None:
     assert all(was_seen(session, m) for m in ids[-SEEN_MESSAGES:])  # older ones still recognised, then skipped
     assert not was_seen(session, ids[0]) and not was_seen(session, "msg-new")
     assert len(session.seen) == SEEN_MESSAGES
+
+
+def test_every_reply_is_delivered_on_its_channel_within_the_window() -> None:
+    out = run(None, 1, "Hola, ¿dónde está mi pedido 4711-ES?")
+    [reply] = by_topic(out, "conversation.outbound")
+    [payload] = by_topic(out, "channel.whatsapp.outbound")
+    assert payload["in_reply_to"] == "msg-conv-1-1" and payload["message_id"] == reply["message_id"]
+    assert payload["type"] == "text" and payload["text"] == reply["text"] and payload["to"] == "34600111222"
+    assert out.session.customer_last_at == T0 + 1
+    # the effects list is what a replay re-emits: delivery sits with the reply, before the log turn
+    assert [e.topic for e in out.effects][:3] == ["conversation.session", "conversation.log", "conversation.outbound"]
+
+
+def test_a_reply_outside_the_whatsapp_window_goes_out_as_a_template() -> None:
+    first = run(None, 1, "Hola")
+    first.session.customer_last_at = T0 - 2 * 86_400  # as if the customer last wrote two days ago
+    closed = close_if_idle(first.session, POLICY, KB, T0 + 10 * 86_400)
+    [csat] = [e.record for e in closed.effects if e.topic == "channel.whatsapp.outbound"]
+    assert csat["type"] == "template" and csat["free_text_blocked"]
+
+
+def test_agent_messages_are_delivered_with_or_without_a_session() -> None:
+    handed = run(None, 1, "quiero hablar con una persona")
+    agent = {"message_id": "agent-1", "in_reply_to": None, "conversation_id": "conv-1", "channel": "WHATSAPP",
+             "recipient_id": "34600111222", "author": "AGENT", "agent_id": "a-7",
+             "created_at": datetime.fromtimestamp(T0 + 5, timezone.utc), "text": "Hola, soy Marta", "language": "es",
+             "quick_replies": [], "template": None, "metadata": {"source": "whatsapp"}}
+    out = handle_agent_message(handed.session, agent, T0 + 5)
+    [payload] = by_topic(out, "channel.whatsapp.outbound")
+    assert payload["text"] == "Hola, soy Marta" and out.route == "agent"
+    alone = handle_agent_message(None, agent, T0 + 5)
+    assert alone.session is None and [e.topic for e in alone.effects] == ["channel.whatsapp.outbound"]
+
+
+def test_identity_summaries_are_written_when_they_change_or_once_a_minute() -> None:
+    from streams.conversation import identity_needs_update, identity_summary
+
+    out = run(None, 1, "Hola")
+    summary = identity_summary(out.session, T0 + 1)
+    assert identity_needs_update(None, summary)
+    later = {**summary, "at": T0 + 30, "recent_turns": summary["recent_turns"] + ["customer: más"]}
+    assert not identity_needs_update(summary, later)  # only the turns and the time moved, within a minute
+    assert identity_needs_update(summary, {**later, "at": T0 + 62})
+    assert identity_needs_update(summary, {**later, "owner": "agent"})  # a handoff is news right away
