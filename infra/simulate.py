@@ -15,11 +15,11 @@ and soak tests (hours at a steady rate).
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import random
 import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +129,7 @@ class Tracker:
     replied: dict[str, float] = field(default_factory=dict)
     handoffs: dict[str, float] = field(default_factory=dict)  # conversation -> when the REQUESTED event came
     send_errors: dict[str, int] = field(default_factory=dict)
-    ready: deque = field(default_factory=deque)
+    ready: list = field(default_factory=list)  # heap of (ready_at, number, customer): the next one ready first
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_reply(self, in_reply_to: str, at: float) -> None:
@@ -144,7 +144,7 @@ class Tracker:
                 customer.turn += 1
                 if not customer.done:
                     customer.ready_at = at + self.rng.uniform(*self.think_s)
-                    self.ready.append(customer)
+                    heapq.heappush(self.ready, (customer.ready_at, customer.number, customer))
 
     def on_handoff(self, in_reply_to: str | None, at: float) -> None:
         with self.lock:
@@ -349,14 +349,10 @@ def run_burst(settings: Settings, count: int, channels: tuple[str, ...] = SOURCE
 def take_ready(tracker: Tracker, now: float) -> Customer | None:
     """A customer whose think time is over, or None (then a new customer writes)."""
     with tracker.lock:
-        for _ in range(len(tracker.ready)):
-            customer = tracker.ready[0]
-            if customer.ready_at <= now:
-                tracker.ready.popleft()
-                if not customer.done:
-                    return customer
-            else:
-                tracker.ready.rotate(-1)
+        while tracker.ready and tracker.ready[0][0] <= now:
+            customer = heapq.heappop(tracker.ready)[2]
+            if not customer.done:
+                return customer
         return None
 
 

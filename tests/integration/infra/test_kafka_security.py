@@ -155,12 +155,8 @@ def test_a_faust_worker_runs_as_its_own_user_under_acls(secure: SecureKafka, tri
     the channel integration user reads the formatted reply."""
     tag = uuid.uuid4().hex[:8]
 
-    class Env:  # what start_worker needs of a Kafka fixture
-        @staticmethod
-        def env() -> dict[str, str]:
-            return {**triton.env(), **secure.env("centralita-worker"), "CENTRALITA_BROKER_SESSION_TIMEOUT_S": "10"}
-
-    worker = start_worker(Env, tmp_path, "centralita")  # app id `centralita`: the worker's ACL prefix
+    env = {**triton.env(), **secure.env("centralita-worker"), "CENTRALITA_BROKER_SESSION_TIMEOUT_S": "10"}
+    worker = start_worker(env, tmp_path, "centralita")  # app id `centralita`: the worker's ACL prefix
     try:
         wait_ready(worker, 120)
         replies = make_consumer(secure.settings("channel-integrations"), group_id=f"integrations-{tag}",

@@ -39,12 +39,7 @@ def monitored(kafka, triton, salesforce, tmp_path: Path):
     """Worker, gateway and CRM sink processes, each on its own metrics port, and Prometheus scraping them."""
     base = {**kafka.env(), **triton.settings_env(), **salesforce.env()}
 
-    class Env:
-        @staticmethod
-        def env() -> dict[str, str]:
-            return base
-
-    worker = start_worker(Env, tmp_path, f"monitoring-{free_port()}")
+    worker = start_worker(base, tmp_path, f"monitoring-{free_port()}")
     gateway, gateway_url = start_gateway(base, tmp_path, "gateway")
     sink_port = free_port()
     sink_log = open(tmp_path / "crm-sink.log", "wb")

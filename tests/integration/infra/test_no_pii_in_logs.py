@@ -63,12 +63,7 @@ def test_no_personal_data_in_any_log_or_metric_label(kafka, triton, salesforce, 
     pii = planted(tag)
     base = {**kafka.env(), **triton.settings_env(), **salesforce.env()}
 
-    class Env:
-        @staticmethod
-        def env() -> dict[str, str]:
-            return base
-
-    worker = start_worker(Env, tmp_path, f"pii-{tag}", loglevel="info")
+    worker = start_worker(base, tmp_path, f"pii-{tag}", loglevel="info")
     gateway, url = start_gateway(base, tmp_path, "gateway")
     sink_port = free_port()
     sink_log = tmp_path / "crm-sink.log"

@@ -11,8 +11,10 @@ from infra.processes import free_port
 
 
 def start_worker(kafka, tmp_path: Path, app_id: str, extra_env: dict | None = None, loglevel: str = "info") -> subprocess.Popen:
+    """`kafka` is the test broker fixture, or a ready environment (a dict) for a worker on another stack."""
     port = free_port()
-    env = {**kafka.env(), "CENTRALITA_APP_ID": app_id, "CENTRALITA_STATE_DIR": str(tmp_path / "state"),
+    base = kafka if isinstance(kafka, dict) else kafka.env()
+    env = {**base, "CENTRALITA_APP_ID": app_id, "CENTRALITA_STATE_DIR": str(tmp_path / "state"),
            "CENTRALITA_WORKER_WEB_PORT": str(port), **(extra_env or {})}
     log_path = tmp_path / f"worker-{app_id}.log"
     log = open(log_path, "ab")
