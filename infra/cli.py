@@ -240,6 +240,12 @@ def worker(loglevel: str, web_port: int | None) -> None:
     except BrokerUnreachableError as exc:
         fail(str(exc))
     register_process(settings, "centralita-worker", web_port or settings.worker_web_port)
+    import gc
+
+    # The worker holds every session of its partitions: with the default thresholds the cyclic garbage collector
+    # walks that whole heap often, pausing every agent for tens to hundreds of milliseconds (reply latency's tail).
+    gc.set_threshold(settings.worker_gc_threshold, 50, 100)
+    gc.freeze()  # what start-up allocated (modules, models, tables recovered) is never collected again
     argv = ["centralita worker", "worker", "-l", loglevel]
     if web_port is not None:
         argv += ["--web-port", str(web_port)]

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     store: str = Field("memory://", description="Faust table store: rocksdb:// in production, memory:// locally.")
     dedupe_days: int = Field(7, description="How long a provider message id is remembered (providers redeliver for days).")
     routing_policy_file: Path | None = Field(None, description="Routing policy TOML (default: streams/routing_policy.toml); reloaded on change.")
+    worker_gc_threshold: int = Field(50_000, description="Allocations between the worker's young-generation GC runs (Python's default is 700).")
     consumer_fetch_max_wait_s: float = Field(0.02, description="Longest the broker holds a worker's fetch waiting for data (Faust's own is 1.5 s).")
     producer_linger_s: float = Field(0.005, description="How long the worker's producer waits to batch records (fewer, larger Kafka requests).")
     engine_batch_size: int = Field(64, description="Most inbound messages classified in one inference micro-batch.")

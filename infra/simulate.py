@@ -177,7 +177,9 @@ class ReplyFollower:
         import json
 
         while not self._stop.is_set():
-            for msg in self.consumer.consume(500, timeout=0.1):
+            # consume() returns when it has num_messages or the timeout passed: a short timeout, or the wait for a
+            # full batch would be counted as latency.
+            for msg in self.consumer.consume(500, timeout=0.005):
                 if msg.error():
                     continue
                 now = time.time()

@@ -254,12 +254,17 @@ async def agent_message_log(stream):
             await dead_letter("conversation.agent", "OutboundMessage", message, exc)
 
 
+SWEEP_SLICE = 200
+
+
 @app.timer(interval=settings.session_sweep_interval_s)
 async def close_idle_sessions() -> None:
     """Close sessions idle past the policy's timeout (only those of partitions this worker owns)."""
     policy = policy_file.current()
     now = time.time()
-    for conversation_id in list(sessions.keys()):
+    for checked, conversation_id in enumerate(list(sessions.keys())):
+        if checked % SWEEP_SLICE == SWEEP_SLICE - 1:
+            await asyncio.sleep(0)  # tens of thousands of sessions: let messages through between slices
         async with session_lock:
             session = sessions.get(conversation_id)
             if session is None:
