@@ -14,7 +14,7 @@ import email
 import hashlib
 import re
 from datetime import timezone
-from email.errors import HeaderParseError
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -81,7 +81,7 @@ def _decode_words(value: object) -> str:
     """RFC 2047 encoded words decoded; a value whose encoding is broken is kept as it came."""
     try:
         return str(make_header(decode_header(str(value))))
-    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+    except (MessageError, LookupError, UnicodeError, ValueError):  # MessageError: HeaderParseError, CharsetError
         return str(value)
 
 
