@@ -229,10 +229,11 @@ def gateway(port: int | None) -> None:
 @click.option("--web-port", type=int, default=None, help="Worker web port (metrics); give each worker its own.")
 def worker(loglevel: str, web_port: int | None) -> None:
     """Run a Faust stream worker (several can run side by side; partitions are shared among them)."""
-    from infra.kafka_clients import BrokerUnreachableError
-    from streams.app import app, declare_changelog_topics
+    import gc
 
+    from infra.kafka_clients import BrokerUnreachableError
     from infra.prometheus_server import register_process
+    from streams.app import app, declare_changelog_topics
 
     settings = get_settings()
     try:
@@ -240,8 +241,6 @@ def worker(loglevel: str, web_port: int | None) -> None:
     except BrokerUnreachableError as exc:
         fail(str(exc))
     register_process(settings, "centralita-worker", web_port or settings.worker_web_port)
-    import gc
-
     # The worker holds every session of its partitions: with the default thresholds the cyclic garbage collector
     # walks that whole heap often, pausing every agent for tens to hundreds of milliseconds (reply latency's tail).
     gc.set_threshold(settings.worker_gc_threshold, 50, 100)

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.kafka_clients import jaas_config
 from infra.maven import maven_jars
 from infra.processes import ManagedProcess, StackError, port_is_open
 from infra.settings import Settings
@@ -63,10 +64,6 @@ class BrokerSecurity:
         return {"security.protocol": "SASL_SSL", "sasl.mechanisms": self.mechanism, "sasl.username": self.admin_username,
                 "sasl.password": self.admin_password, "ssl.ca.location": str(self.ca_file)}
 
-    def jaas(self, module: str, extra: str = "") -> str:
-        quoted = self.admin_password.replace("\\", "\\\\").replace('"', '\\"')
-        return (f'org.apache.kafka.common.security.{module} required username="{self.admin_username}" '
-                f'password="{quoted}"{extra};')
 
 
 @dataclass(frozen=True)
@@ -154,7 +151,7 @@ class KafkaBroker:
     def _secure_props(self, security: BrokerSecurity) -> dict[str, str]:
         """SASL_SSL for clients and between brokers, SASL PLAIN on the local controller listener, ACLs on."""
         mechanism = security.mechanism.lower()
-        plain_users = f' user_{security.admin_username}="{security.admin_password}"'
+        admin = (security.admin_username, security.admin_password)
         return {
             "listeners": f"SASL_SSL://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
             "advertised.listeners": f"SASL_SSL://{HOST}:{self.port}",
@@ -162,10 +159,11 @@ class KafkaBroker:
             "inter.broker.listener.name": "SASL_SSL",
             "sasl.enabled.mechanisms": security.mechanism,
             "sasl.mechanism.inter.broker.protocol": security.mechanism,
-            f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config": security.jaas("scram.ScramLoginModule"),
+            f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config": jaas_config("scram.ScramLoginModule", *admin),
             "sasl.mechanism.controller.protocol": "PLAIN",
             "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-            "listener.name.controller.plain.sasl.jaas.config": security.jaas("plain.PlainLoginModule", plain_users),
+            "listener.name.controller.plain.sasl.jaas.config": jaas_config("plain.PlainLoginModule", *admin,
+                                                                          users={security.admin_username: security.admin_password}),
             "ssl.keystore.type": "PEM",
             "ssl.keystore.location": str(security.keystore_pem),
             "ssl.truststore.type": "PEM",  # the broker is a TLS client of itself (inter-broker listener)

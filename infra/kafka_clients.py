@@ -29,6 +29,17 @@ class KafkaSecurityError(ValueError):
     """The Kafka security settings are inconsistent (named, never with the secret's value)."""
 
 
+def jaas_config(module: str, username: str, password: str, users: dict[str, str] | None = None) -> str:
+    """A Java client's `sasl.jaas.config` line (Spark's Kafka source, the broker's own listeners), values quoted so a
+    password holding quotes or backslashes cannot break it. `users` adds PLAIN's `user_<name>="<password>"` entries."""
+    def quoted(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    extra = "".join(f" user_{name}={quoted(secret)}" for name, secret in (users or {}).items())
+    return (f"org.apache.kafka.common.security.{module} required username={quoted(username)} "
+            f"password={quoted(password)}{extra};")
+
+
 def security_config(settings: Settings) -> dict[str, Any]:
     """librdkafka properties for TLS and SASL from settings; empty for PLAINTEXT."""
     protocol = settings.kafka_security_protocol.upper()

@@ -7,7 +7,9 @@ Triton and the emulator are scraped on their ports; workers, gateways and CRM si
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from infra.processes import ManagedProcess, StackError, port_is_open
+from infra.processes import ManagedProcess, StackError, pid_is_alive, port_is_open
 from infra.settings import PROJECT_ROOT, Settings
 
 HOST = "127.0.0.1"
@@ -32,11 +34,6 @@ def local_targets(settings: Settings) -> dict[str, list[str]]:
 def register_process(settings: Settings, job: str, port: int) -> Path | None:
     """Have this process scraped by the local stack's Prometheus under `job` until it exits; nothing when the
     local stack has no Prometheus (in Kubernetes, ServiceMonitors find the pods)."""
-    import atexit
-    import os
-
-    from infra.processes import pid_is_alive
-
     server = PrometheusServer.from_settings(settings)
     if not server.targets_dir.is_dir():
         return None

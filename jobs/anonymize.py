@@ -107,7 +107,7 @@ def kafka_security_options(settings) -> dict[str, str]:
     The JAAS line holds the password; Spark redacts option values that match `spark.redaction.regex`
     ("password" among them) in plans and the UI.
     """
-    from infra.kafka_clients import security_config
+    from infra.kafka_clients import jaas_config, security_config
 
     librdkafka = security_config(settings)
     if not librdkafka:
@@ -115,10 +115,8 @@ def kafka_security_options(settings) -> dict[str, str]:
     options = {"kafka.security.protocol": librdkafka["security.protocol"]}
     if "sasl.mechanisms" in librdkafka:
         module = "plain.PlainLoginModule" if librdkafka["sasl.mechanisms"] == "PLAIN" else "scram.ScramLoginModule"
-        user, password = (librdkafka[k].replace("\\", "\\\\").replace('"', '\\"') for k in ("sasl.username", "sasl.password"))
         options.update({"kafka.sasl.mechanism": librdkafka["sasl.mechanisms"],
-                        "kafka.sasl.jaas.config": f'org.apache.kafka.common.security.{module} required '
-                                                  f'username="{user}" password="{password}";'})
+                        "kafka.sasl.jaas.config": jaas_config(module, librdkafka["sasl.username"], librdkafka["sasl.password"])})
     if "ssl.ca.location" in librdkafka:
         options.update({"kafka.ssl.truststore.type": "PEM", "kafka.ssl.truststore.location": librdkafka["ssl.ca.location"]})
     return options
