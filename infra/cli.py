@@ -86,12 +86,11 @@ def topics() -> None:
 def topics_create() -> None:
     """Create every catalog topic that does not exist yet (idempotent)."""
     from infra.kafka_clients import BrokerUnreachableError, make_admin
-    from infra.topic_admin import create_topics
-    from schemas.topics import CATALOG
+    from infra.topic_admin import catalog_for, create_topics
 
     settings = get_settings()
     try:
-        results = create_topics(make_admin(settings), settings.kafka_bootstrap, CATALOG)
+        results = create_topics(make_admin(settings), settings.kafka_bootstrap, catalog_for(settings))
     except BrokerUnreachableError as exc:
         fail(str(exc))
     for result in results:
@@ -101,11 +100,11 @@ def topics_create() -> None:
 
 @topics.command("list")
 def topics_list() -> None:
-    """Show the catalog: partitions, retention, schema and dead-letter topic of each topic."""
-    from schemas.topics import CATALOG
+    """Show the catalog: partitions (this deployment's settings), retention, schema and dead-letter topic of each topic."""
+    from infra.topic_admin import catalog_for
 
     table = Table("topic", "partitions", "cleanup", "retention (days)", "schema", "key", "dead letters")
-    for spec in CATALOG:
+    for spec in catalog_for(get_settings()):
         days = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms / 86_400_000:g}"
         table.add_row(spec.name, str(spec.partitions), spec.cleanup_policy, days, spec.schema or "raw bytes",
                       spec.key, spec.dead_letter or "-")
@@ -233,12 +232,12 @@ def worker(loglevel: str, web_port: int | None) -> None:
 
     from infra.kafka_clients import BrokerUnreachableError
     from infra.prometheus_server import register_process
-    from streams.app import app, declare_changelog_topics
+    from streams.app import PartitionCountMismatch, app, declare_changelog_topics
 
     settings = get_settings()
     try:
         declare_changelog_topics(app, settings)
-    except BrokerUnreachableError as exc:
+    except (BrokerUnreachableError, PartitionCountMismatch) as exc:
         fail(str(exc))
     register_process(settings, "centralita-worker", web_port or settings.worker_web_port)
     # The worker holds every session of its partitions: with the default thresholds the cyclic garbage collector

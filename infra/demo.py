@@ -27,10 +27,9 @@ from infra.kafka_clients import make_admin, make_producer
 from infra.processes import ManagedProcess, free_port
 from infra.settings import Settings
 from infra.stack import Stack
-from infra.topic_admin import create_topics
+from infra.topic_admin import catalog_for, create_topics
 from infra.webhooks import CustomerMessage, webhook_body
 from schemas.codec import AvroCodec
-from schemas.topics import CATALOG
 from streams.audit import audit, read_topic
 
 CASE_TOPIC = "crm.case-events"
@@ -114,7 +113,7 @@ def run_demo(settings: Settings, console: Console) -> None:
     console.rule("[bold]Centralita demo")
     for line in Stack.from_settings(settings).up():
         console.print(f"[green]stack[/]   {line}")
-    results = create_topics(make_admin(settings), settings.kafka_bootstrap, CATALOG)
+    results = create_topics(make_admin(settings), settings.kafka_bootstrap, catalog_for(settings))
     console.print(f"[green]topics[/]  {len(results)} in the catalog ({sum(r.outcome == 'created' for r in results)} created)")
     run = f"{int(time.time())}{random.randint(100, 999)}"
     with console.status("starting a stream worker…"):

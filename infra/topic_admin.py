@@ -10,7 +10,22 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from infra.kafka_clients import cluster_metadata
-from schemas.topics import TopicSpec
+from infra.settings import Settings
+from schemas.topics import TopicSpec, catalog
+
+
+def catalog_for(settings: Settings) -> tuple[TopicSpec, ...]:
+    """The topic catalog with this deployment's partition counts."""
+    return catalog(settings.raw_partitions, settings.conversation_partitions)
+
+
+def changelog_config(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """Topic settings of a table changelog: compacted, with segments that roll often enough for compaction to drop
+    overwritten values and, after `changelog_delete_retention_ms`, tombstones (retention then bounds its size)."""
+    return (("segment.ms", str(settings.changelog_segment_ms)),
+            ("delete.retention.ms", str(settings.changelog_delete_retention_ms)),
+            ("min.cleanable.dirty.ratio", "0.1"),
+            ("max.compaction.lag.ms", str(max(settings.changelog_segment_ms, 60_000) * 2)))
 
 
 @dataclass(frozen=True)

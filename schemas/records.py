@@ -116,6 +116,15 @@ class HandoffEvent(_AvroRecord):
     language: Optional[str] = None
 
 
+class SessionTimer(_AvroRecord):
+    timer_id: str
+    conversation_id: str
+    channel: str
+    kind: str
+    sequence: int
+    due_at: datetime
+
+
 class CaseEvent(_AvroRecord):
     event_id: str
     case_id: str
@@ -137,5 +146,5 @@ class CaseEvent(_AvroRecord):
 #: Record class of each schema, by the schema's short name.
 RECORD_TYPES: dict[str, type[_AvroRecord]] = {
     cls.__name__: cls
-    for cls in (InboundMessage, OutboundMessage, ConversationTurn, SessionEvent, HandoffEvent, CaseEvent)
+    for cls in (InboundMessage, OutboundMessage, ConversationTurn, SessionEvent, HandoffEvent, SessionTimer, CaseEvent)
 }

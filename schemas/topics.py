@@ -27,10 +27,11 @@ class TopicSpec:
     cleanup_policy: str = "delete"
     dead_letter: str | None = None  # where messages that cannot be processed go, with the reason in headers
     description: str = ""
+    extra_config: tuple[tuple[str, str], ...] = ()  # further topic-level settings (compaction pace of changelogs)
 
     def config(self) -> dict[str, str]:
         """Topic-level broker configuration."""
-        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms), **dict(self.extra_config)}
 
 
 def _dlq(spec: TopicSpec) -> TopicSpec:
@@ -50,40 +51,54 @@ def _with_dlq(spec: TopicSpec) -> tuple[TopicSpec, TopicSpec]:
     return TopicSpec(**{**spec.__dict__, "dead_letter": dlq.name}), dlq
 
 
-def _catalog() -> tuple[TopicSpec, ...]:
+#: Partition counts of the catalog when a deployment does not choose its own (CENTRALITA_RAW_PARTITIONS,
+#: CENTRALITA_CONVERSATION_PARTITIONS). Every raw topic has the same count, and so has every conversation.* topic:
+#: the stream worker's tables are co-partitioned with them.
+RAW_PARTITIONS = 3
+CONVERSATION_PARTITIONS = 6
+
+
+def catalog(raw_partitions: int = RAW_PARTITIONS, conversation_partitions: int = CONVERSATION_PARTITIONS) -> tuple[TopicSpec, ...]:
+    """Every topic with the given partition counts (raw channel topics; conversation and CRM topics)."""
+    if raw_partitions < 1 or conversation_partitions < 1:
+        raise ValueError("partition counts must be at least 1")
+    raw, conv = raw_partitions, conversation_partitions
     specs: list[TopicSpec] = []
     for source in SOURCES:
         specs += _with_dlq(TopicSpec(
-            f"channel.{source}.inbound.raw", 3, 7 * DAY_MS, None, "provider conversation key",
+            f"channel.{source}.inbound.raw", raw, 7 * DAY_MS, None, "conversation_id (any key, or none, is accepted)",
             description=f"Raw {source} webhook bodies and headers, as received.",
         ))
         specs.append(TopicSpec(
-            f"channel.{source}.outbound", 3, 7 * DAY_MS, None, "conversation_id",
+            f"channel.{source}.outbound", raw, 7 * DAY_MS, None, "conversation_id",
             description=f"Replies formatted for {source}'s limits, for the integration to deliver.",
         ))
-    specs += _with_dlq(TopicSpec("conversation.inbound", 6, 7 * DAY_MS, "InboundMessage", "conversation_id",
+    specs += _with_dlq(TopicSpec("conversation.inbound", conv, 7 * DAY_MS, "InboundMessage", "conversation_id",
                                  description="Canonical customer messages, in order per conversation."))
-    specs += _with_dlq(TopicSpec("conversation.outbound", 6, 7 * DAY_MS, "OutboundMessage", "conversation_id",
+    specs += _with_dlq(TopicSpec("conversation.outbound", conv, 7 * DAY_MS, "OutboundMessage", "conversation_id",
                                  description="Replies to customers, before channel formatting."))
-    specs += _with_dlq(TopicSpec("conversation.agent", 6, 7 * DAY_MS, "OutboundMessage", "conversation_id",
+    specs += _with_dlq(TopicSpec("conversation.agent", conv, 7 * DAY_MS, "OutboundMessage", "conversation_id",
                                  description="Messages human agents write, sent out through the outbound path."))
-    specs += _with_dlq(TopicSpec("conversation.handoff", 6, 30 * DAY_MS, "HandoffEvent", "conversation_id",
+    specs += _with_dlq(TopicSpec("conversation.handoff", conv, 30 * DAY_MS, "HandoffEvent", "conversation_id",
                                  description="Handoff lifecycle: requested, accepted, released, completed."))
-    specs += _with_dlq(TopicSpec("conversation.session", 6, 30 * DAY_MS, "SessionEvent", "conversation_id",
+    specs += _with_dlq(TopicSpec("conversation.timer", conv, 1 * DAY_MS, "SessionTimer", "conversation_id",
+                                 description="Session timers that fell due (an idle session to close), so that "
+                                             "closing is an input like any other: replayed, never lost."))
+    specs += _with_dlq(TopicSpec("conversation.session", conv, 30 * DAY_MS, "SessionEvent", "conversation_id",
                                  description="Session opened, resumed, switched channel, closed, CSAT."))
-    specs += _with_dlq(TopicSpec("conversation.log", 6, 30 * DAY_MS, "ConversationTurn", "conversation_id",
+    specs += _with_dlq(TopicSpec("conversation.log", conv, 30 * DAY_MS, "ConversationTurn", "conversation_id",
                                  description="Every turn with its inference results: input of the anonymization job."))
-    specs += _with_dlq(TopicSpec("crm.case-events", 6, 30 * DAY_MS, "CaseEvent", "case_id",
+    specs += _with_dlq(TopicSpec("crm.case-events", conv, 30 * DAY_MS, "CaseEvent", "case_id",
                                  description="Case created/updated/closed, streamed to the CRM."))
     return tuple(specs)
 
 
-CATALOG: tuple[TopicSpec, ...] = _catalog()
+CATALOG: tuple[TopicSpec, ...] = catalog()
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in CATALOG}
 
 
 def topic(name: str) -> TopicSpec:
-    """A catalog entry by name; KeyError names the unknown topic."""
+    """A catalog entry by name (default partition counts); KeyError names the unknown topic."""
     try:
         return BY_NAME[name]
     except KeyError:

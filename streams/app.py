@@ -18,6 +18,7 @@ from faust.types import TP
 
 from infra.settings import Settings, get_settings
 from schemas.topics import TopicSpec
+from streams.state import crash
 
 
 @lru_cache(maxsize=65_536)
@@ -34,30 +35,25 @@ def partitioner(key: bytes | None, all_partitions: list[int], available: list[in
     return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
-class OutputLost(RuntimeError):
-    """Kafka refused an output for good (after the producer's own retries)."""
-
-
-#: Why outputs sent with `send_record` failed (error types only: never record contents).
-DELIVERY_FAILURES: list[str] = []
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a record keyed `key` lands on in a topic of `partitions` partitions (every Kafka client that
+    uses the default partitioner agrees): where a conversation's records, and its state, live."""
+    return _key_hash(key) % partitions
 
 
 def _check_delivery(future: asyncio.Future) -> None:
+    """An output Kafka refused for good (after the producer's own retries) cannot be left behind: committing past
+    its input would lose it, and the state already says it was sent. Stop the worker; its inputs are replayed."""
     if not future.cancelled() and future.exception() is not None:
-        DELIVERY_FAILURES.append(type(future.exception()).__name__)
+        crash(f"an output was not delivered ({type(future.exception()).__name__})")
 
 
-def ensure_outputs_delivered() -> None:
-    """Before a commit: an output that never reached Kafka would be lost by committing; stop, redeliver on restart."""
-    if DELIVERY_FAILURES:
-        raise OutputLost(f"{len(DELIVERY_FAILURES)} outputs were not delivered ({DELIVERY_FAILURES[0]}); not committing")
-
-
-async def send_record(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+async def send_record(topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None,
+                      partition: int | None = None) -> None:
     """Hand one encoded record to the worker's producer: the hot path's send. Faust's Topic.send wraps every record in
     message, callback and sensor objects, a large share of a worker's time per message; records sent here are
-    flushed before every commit all the same, and a failed delivery stops the next commit (at-least-once)."""
-    future = await app.producer.send(topic, key, value, None, None, headers)
+    flushed before every commit all the same, and a failed delivery stops the worker before anything commits."""
+    future = await app.producer.send(topic, key, value, partition, None, headers)
     future.add_done_callback(_check_delivery)
 
 
@@ -91,7 +87,6 @@ class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
 
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         await self.app.producer.flush()
-        ensure_outputs_delivered()
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
 
@@ -158,26 +153,42 @@ def create_app(settings: Settings) -> CentralitaApp:
     )
 
 
-def changelog_topics(faust_app: faust.App) -> list[TopicSpec]:
-    """The changelog topic of every table of the app, as catalog entries (compacted, kept forever)."""
+def changelog_topics(faust_app: faust.App, settings: Settings) -> list[TopicSpec]:
+    """The changelog topic of every table of the app, as catalog entries (compacted; tombstones expire)."""
+    from infra.topic_admin import changelog_config
+
     return [TopicSpec(table.changelog_topic.get_topic_name(), table.changelog_topic.partitions or table.partitions,
-                      -1, None, "table key", cleanup_policy="compact",
+                      -1, None, "table key", cleanup_policy="compact", extra_config=changelog_config(settings),
                       description=f"Changelog of the {name} table of {faust_app.conf.id}.")
             for name, table in faust_app.tables.items()]
 
 
-def declare_changelog_topics(faust_app: faust.App, settings: Settings) -> None:
-    """Create the tables' changelog topics before the worker starts, and wait for their leaders.
+class PartitionCountMismatch(RuntimeError):
+    """A topic's partition count on the broker differs from the one this worker was configured with."""
 
-    Faust declares them itself on start-up, but then reads their partition count from consumer metadata that
+
+def declare_changelog_topics(faust_app: faust.App, settings: Settings) -> None:
+    """Create the tables' changelog topics before the worker starts, wait for their leaders, and check that every
+    topic the worker reads has the partition count of the settings.
+
+    Faust declares changelogs itself on start-up, but then reads their partition count from consumer metadata that
     may not know them yet; on a fresh broker an agent's first table write crashed it with PartitionsMismatch
     ("... changelog topic has 0 partitions") and its partitions stalled. Topics that exist before the
-    consumer's first metadata request are known from the start.
+    consumer's first metadata request are known from the start. A count that differs from the settings would put
+    a conversation's state on another partition than its messages: refuse to start, saying which topic.
     """
-    from infra.kafka_clients import make_admin
-    from infra.topic_admin import create_topics
+    from infra.kafka_clients import cluster_metadata, make_admin
+    from infra.topic_admin import catalog_for, create_topics
 
-    create_topics(make_admin(settings), settings.kafka_bootstrap, changelog_topics(faust_app))
+    admin = make_admin(settings)
+    changelogs = changelog_topics(faust_app, settings)
+    create_topics(admin, settings.kafka_bootstrap, changelogs)
+    expected = {spec.name: spec.partitions for spec in (*catalog_for(settings), *changelogs)}
+    topics = cluster_metadata(admin, settings.kafka_bootstrap).topics
+    wrong = [f"{name} has {len(topics[name].partitions)} partitions, settings say {count}"
+             for name, count in expected.items() if name in topics and len(topics[name].partitions) != count]
+    if wrong:
+        raise PartitionCountMismatch("; ".join(wrong[:5]) + " (CENTRALITA_RAW_PARTITIONS / CENTRALITA_CONVERSATION_PARTITIONS)")
 
 
 app = create_app(get_settings())

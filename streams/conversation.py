@@ -8,13 +8,14 @@ byte for byte on a replay, so the session itself is never advanced twice.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-import faust
+import orjson
 
 from connectors.channels.outbound import format_outbound
 from inference.nlu import NluResult
@@ -23,19 +24,20 @@ from streams.knowledge_base import KnowledgeBase
 from streams.policy import Policy
 
 RECENT_TURNS = 10
-# Effects of a session's last messages, kept for replays. It must exceed how many messages one conversation
-# can have in flight between two offset commits (Faust commits every ~3 s); every session write carries them,
-# so more costs changelog bandwidth on every message.
-REMEMBERED_MESSAGES = 8
-# Digests of a session's last messages, kept after their effects are forgotten: a message redelivered after
-# more than REMEMBERED_MESSAGES newer ones (a commit delayed by a rebalance) is recognised and skipped
-# instead of being decided again against a newer session. 64 x 12 hex characters per session write.
+# Effects of a session's messages, kept for replays until their input's offset is committed (a commit follows the
+# delivery of every output before it, so after it nothing needs re-emitting). The cap only bounds a session whose
+# commits stall; in steady state a session holds the effects of its one or two uncommitted messages.
+REMEMBERED_MESSAGES = 32
+# Digests of a session's last messages, kept after their effects are forgotten: a message that reaches
+# conversation.inbound twice (another producer, a replayed repartition) is recognised and skipped instead of
+# being decided again against a newer session. 64 x 12 hex characters per session write.
 SEEN_MESSAGES = 64
 CSAT_ANSWER = re.compile(r"^\s*([1-5])\s*(/\s*5)?\s*[.!]?\s*$")
 
 
-class Session(faust.Record, serializer="json"):
-    """One conversation's state (table `sessions`, changelog-backed, key = conversation id)."""
+@dataclass
+class Session:
+    """One conversation's state (durable table `sessions`, key = conversation id), stored as JSON."""
 
     conversation_id: str
     channel: str
@@ -63,11 +65,25 @@ class Session(faust.Record, serializer="json"):
     last_intent: Optional[str] = None
     last_confidence: Optional[float] = None
     last_sentiment: Optional[str] = None
-    recent_turns: list = []  # "customer: ..." / "bot: ..." lines, newest last
-    metadata: dict = {}  # channel context for replies (email threading, subject, business address)
-    handled_ids: list = []  # message ids whose effects are remembered, oldest first
-    seen: list = []  # digests (seen_digest) of the last SEEN_MESSAGES message ids handled, oldest first
-    handled: dict = {}  # message id -> [[topic, key, schema, record], ...] as emitted
+    recent_turns: list = field(default_factory=list)  # "customer: ..." / "bot: ..." lines, newest last
+    metadata: dict = field(default_factory=dict)  # channel context for replies (email threading, subject, business address)
+    seen: list = field(default_factory=list)  # digests (seen_digest) of the last SEEN_MESSAGES message ids handled, oldest first
+    # input id -> {"at": [topic, partition, offset] of the input, "effects": [[topic, key, base64 value], ...]}, oldest first
+    handled: dict = field(default_factory=dict)
+    timer: Optional[str] = None  # the session's deadline in the timer index (idle close, or purge after retention)
+
+
+SESSION_FIELDS = {f.name for f in fields(Session)}
+
+
+def encode_session(session: Session) -> bytes:
+    return orjson.dumps(session.__dict__)
+
+
+def decode_session(value: bytes) -> Session:
+    """A session as stored; fields a newer version added are ignored, missing ones take their defaults."""
+    data = orjson.loads(value)
+    return Session(**{k: v for k, v in data.items() if k in SESSION_FIELDS})
 
 
 #: Effect.schema of a channel payload: the JSON an integration sends through the provider's API.
@@ -371,6 +387,23 @@ def close_if_idle(session: Session, policy: Policy, kb: KnowledgeBase, now: floa
     return Outcome(session, effects, "closed")
 
 
+def session_deadline(session: Session, policy: Policy, retention_s: float) -> float:
+    """When the session's timer falls due: a bot-owned open session closes after the inactivity timeout; a closed
+    one is deleted after the retention; one a person holds is given up after the retention without activity."""
+    if session.status == "open" and session.owner == "bot":
+        return session.last_activity + policy.inactivity_timeout_s
+    if session.status == "open":
+        return session.last_activity + retention_s
+    return session.closed_at + retention_s
+
+
+def timer_action(session: Session, policy: Policy, retention_s: float, now: float) -> str:
+    """What a due timer means now: `close` (idle, ask the engine), `purge` (forget the session), or `wait`."""
+    if now < session_deadline(session, policy, retention_s):
+        return "wait"
+    return "close" if session.status == "open" and session.owner == "bot" else "purge"
+
+
 def _reopen(session: Session, message: dict, now: float) -> Session:
     session.status, session.sequence, session.turns = "open", session.sequence + 1, 0
     session.opened_at, session.not_understood_in_a_row, session.escalated = now, 0, False
@@ -394,11 +427,32 @@ def was_seen(session: Session, message_id: str) -> bool:
     return seen_digest(message_id) in session.seen
 
 
-def remember(session: Session, message_id: str, emitted: list[list[Any]]) -> None:
-    """Keep what a message produced, bounded, so a replay re-emits it instead of deciding again."""
-    session.handled = {**session.handled, message_id: emitted}
-    session.handled_ids = (session.handled_ids + [message_id])
-    while len(session.handled_ids) > REMEMBERED_MESSAGES:
-        old = session.handled_ids.pop(0)
-        session.handled.pop(old, None)
+def remember(session: Session, message_id: str, emitted: list[list[Any]], source: tuple[str, int, int] | None) -> None:
+    """Keep what an input produced (the exact bytes), so a replay of it re-emits them instead of deciding again.
+
+    `source` is the input's (topic, partition, offset): `forget_committed` drops the entry once that offset is
+    committed. Inputs without one (none today) are kept until the cap pushes them out."""
+    session.handled = {**session.handled, message_id: {"at": list(source) if source else None, "effects": emitted}}
+    while len(session.handled) > REMEMBERED_MESSAGES:
+        session.handled.pop(next(iter(session.handled)))
     session.seen = (session.seen + [seen_digest(message_id)])[-SEEN_MESSAGES:]
+
+
+def forget_committed(session: Session, committed: Callable[[str, int], Optional[int]]) -> None:
+    """Drop the remembered effects of inputs whose offset is committed (`committed(topic, partition)` is the next
+    offset the group will read): they were delivered before that commit and are never consumed again."""
+    keep = {}
+    for message_id, entry in session.handled.items():
+        at = entry.get("at")
+        if at:
+            next_offset = committed(at[0], at[1])
+            if next_offset is not None and at[2] < next_offset:
+                continue
+        keep[message_id] = entry
+    if len(keep) != len(session.handled):
+        session.handled = keep
+
+
+def remembered_effects(session: Session, message_id: str) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value) of what an input produced, as first emitted."""
+    return [(topic, key.encode(), base64.b64decode(value)) for topic, key, value in session.handled[message_id]["effects"]]

@@ -1,35 +1,48 @@
 """The conversation engine's Faust agents: sessions, inference in micro-batches, routing, handoff, case events,
-the conversation log, and session timeouts.
+the conversation log, and session timers.
 
-`conversation.inbound`, `conversation.handoff` and `conversation.agent` share the key (conversation id) and the
-partition count, so the `sessions` table is local to every event that reads or writes it. Effects are
-published as single-object Avro with deterministic ids; the effects of the last messages of each session are
-kept in the session and re-emitted, not recomputed, when a message is delivered again after a crash.
+`conversation.inbound`, `.handoff`, `.agent` and `.timer` share the key (conversation id) and the partition count
+with the durable `sessions` table, so a conversation's state is local to every input that reads or writes it.
+
+Every input goes through one path (`run_batch`), under one lock per worker:
+
+1. an input whose effects the session remembers is a replay: those bytes are published again, nothing is decided;
+2. otherwise it is decided (pure functions of `streams.conversation`, event time only), its effects are encoded
+   and remembered on the session, and the session is staged;
+3. `persist_all` waits until the broker acknowledged every staged write of the batch (state before effects);
+4. only then are the effects published. A commit of the inputs' offsets follows their delivery (the consumer
+   flushes the producer first), and then the remembered effects are forgotten.
+
+So a crash at any moment leaves either nothing of a decision outside (it is decided again) or its whole state
+durable (its remembered effects are re-emitted byte for byte). Idle timeouts are decided the same way: the sweep
+only publishes a `SessionTimer` record, and the engine decides the close when it consumes that record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import time
-from typing import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable
 
+import orjson
 from prometheus_client import Counter, Histogram
 
 from inference.nlu import Nlu, NluResult, nlu_from_settings
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
 from schemas.codec import AvroCodec, CodecError
-from schemas.faust_codec import codec_for, to_plain
-from schemas.records import HandoffEvent, OutboundMessage
-from schemas.topics import topic as catalog_topic
-from streams.app import app, send_record
-from streams.conversation import CHANNEL_PAYLOAD, Effect, Outcome, Session, close_if_idle, handle_agent_message, handle_handoff, \
-    handle_inbound, identity_needs_update, identity_of, identity_summary, remember, was_seen
+from streams.app import app, partition_for, send_record
+from streams.conversation import CHANNEL_PAYLOAD, Effect, Outcome, Session, close_if_idle, decode_session, \
+    encode_session, forget_committed, handle_agent_message, handle_handoff, handle_inbound, identity_needs_update, \
+    identity_of, identity_summary, remember, remembered_effects, session_deadline, timer_action, was_seen
+from streams.ids import derive_id
 from streams.knowledge_base import KnowledgeBase
 from streams.policy import Policy, PolicyFile
+from streams.state import TimerIndex, active_partitions, durable_table, persist_all, recovered
 
 log = logging.getLogger("centralita.engine")
 settings = get_settings()
@@ -37,95 +50,231 @@ codec = AvroCodec()
 policy_file = PolicyFile(settings.routing_policy_file) if settings.routing_policy_file else PolicyFile()
 kb = KnowledgeBase.load()
 nlu: Nlu = nlu_from_settings(settings)  # Triton by default; CENTRALITA_NLU_BACKEND=rules for the stand-in
+PARTITIONS = settings.conversation_partitions
+RETENTION_S = settings.session_retention_days * 86_400
+SWEEP_SLICE = 200
 
 MESSAGES = Counter("centralita_engine_messages_total", "Inbound messages handled", ["channel", "intent", "route"])
 ESCALATIONS = Counter("centralita_engine_escalations_total", "Conversations handed to a human", ["channel", "reason"])
-REPLAYS = Counter("centralita_engine_replayed_messages_total", "Messages seen again after a crash (effects re-emitted)")
-SKIPPED = Counter("centralita_engine_redelivered_skipped_total", "Messages seen again long after they were handled (skipped)")
+REPLAYS = Counter("centralita_engine_replayed_messages_total", "Inputs seen again after a crash (effects re-emitted)")
+SKIPPED = Counter("centralita_engine_redelivered_skipped_total", "Inputs seen again long after they were handled (skipped)")
 SESSIONS_CLOSED = Counter("centralita_engine_sessions_closed_total", "Sessions closed", ["resolved_by"])
+SESSIONS_PURGED = Counter("centralita_engine_sessions_purged_total", "Sessions deleted after the retention (tombstoned)")
 REPEAT_CONTACTS = Counter("centralita_engine_repeat_contacts_total", "Sessions reopened within 24 h of closing")
 CSAT = Histogram("centralita_engine_csat_score", "Customer satisfaction answers (1..5)", buckets=(1, 2, 3, 4, 5))
 CONFIDENCE = Histogram("centralita_engine_intent_confidence", "Intent confidence of inbound messages",
                        buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))
 LATENCY = Histogram("centralita_engine_reply_latency_seconds", "From receiving a message to publishing its reply",
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-
-# Raw bytes, decoded here with fastavro into plain dicts: Faust's record classes cost more than the engine's decision.
-inbound = app.topic("conversation.inbound", key_type=bytes, value_type=bytes)
-handoffs = app.topic("conversation.handoff", key_type=bytes, value_type=HandoffEvent,
-                     value_serializer=codec_for("HandoffEvent"))
-agent_messages = app.topic("conversation.agent", key_type=bytes, value_type=OutboundMessage,
-                           value_serializer=codec_for("OutboundMessage"))
-dead_letters = {name: app.topic(dead_letter_topic(name), key_type=bytes, value_type=bytes)
-                for name in ("conversation.inbound", "conversation.handoff", "conversation.agent")}
 FORMATTED = Counter("centralita_outbound_messages_total", "Messages formatted for a channel", ["channel", "kind"])
 DEAD_LETTERS = Counter("centralita_engine_dead_letters_total", "Events the engine could not handle (dead-lettered)", ["topic"])
 
+# Raw bytes, decoded here with fastavro into plain dicts: Faust's record classes cost more than the engine's decision.
+INPUT_TOPICS = {"conversation.inbound": ("InboundMessage", "message_id"),
+                "conversation.handoff": ("HandoffEvent", "event_id"),
+                "conversation.agent": ("OutboundMessage", "message_id"),
+                "conversation.timer": ("SessionTimer", "timer_id")}
+topics = {name: app.topic(name, key_type=bytes, value_type=bytes) for name in INPUT_TOPICS}
 
-async def dead_letter(topic: str, schema: str, record, error: Exception) -> None:
-    """An event the engine cannot handle goes to the topic's dead-letter topic with the error's type; the agent
-    goes on (a crashing agent would stall its partitions). Only the type is logged: messages may hold text."""
-    plain = record if isinstance(record, dict) else to_plain(record)
-    await dead_letter_raw(topic, plain["conversation_id"].encode(), codec.encode(schema, plain), error)
-
-
-async def dead_letter_raw(topic: str, key: bytes, value: bytes, error: Exception) -> None:
-    DEAD_LETTERS.labels(topic).inc()
-    log.error("engine could not handle an event of %s (%s); dead-lettered", topic, type(error).__name__)
-    reason = "undecodable" if isinstance(error, CodecError) else "engine_error"
-    await dead_letters[topic].send(key=key, value=value,
-                                   headers=dead_letter_headers(reason, type(error).__name__, "engine", topic, -1, -1))
-sessions = app.Table("sessions", value_type=Session, partitions=catalog_topic("conversation.inbound").partitions,
-                     use_partitioner=True)
+sessions = durable_table(app, "sessions", PARTITIONS, help="Conversation id -> session (JSON), and its timer index.")
+session_timers = TimerIndex(sessions, bucket_s=settings.session_sweep_interval_s)
 # Verified identity (phone, email) -> summary of that customer's latest session, on every worker: how a
 # customer who switches channel continues the same session and case.
-identities = app.GlobalTable("identities", key_type=str, value_type=bytes, use_partitioner=True,
-                             partitions=catalog_topic("conversation.inbound").partitions)
-# The engine, the handoff and agent-message agents and the idle-session timer all read-modify-write sessions
-# across awaits (sends); one lock per worker makes each of those steps atomic. Partitions are never shared
-# between workers, so a process-wide lock is enough.
+identities = durable_table(app, "identities", PARTITIONS, is_global=True,
+                           help="Verified identity -> the customer's latest session summary (JSON).")
+identity_timers = TimerIndex(identities, bucket_s=settings.session_sweep_interval_s)
+# Every input and the sweep read-modify-write sessions across awaits (persist, sends); one lock per worker makes
+# each batch atomic. Partitions are never shared between live workers, so a process-wide lock is enough.
 session_lock = asyncio.Lock()
-
+# Idle timers this worker published and has not seen decided yet (timer id -> when), so a sweep does not publish
+# them again every time; after a restart they are published again (same id: the engine decides them once).
+issued_timers: dict[str, float] = {}
 
 #: Bot replies on conversation.outbound say they were delivered already (the engine formats them itself), so the
 #: outbound agent leaves them alone and formats only replies other systems publish there.
 DELIVERED = [("centralita.delivered", b"engine")]
 
 
-def count_formatted(payload: dict) -> None:
-    blocked = payload.get("blocked") or payload.get("free_text_blocked")
-    FORMATTED.labels(payload["channel"], "blocked" if blocked else "sent").inc()
+@dataclass(frozen=True)
+class Input:
+    """One decoded input record and where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    id: str
+    record: dict
+
+    @property
+    def conversation_id(self) -> str:
+        return self.record["conversation_id"]
+
+    @property
+    def source(self) -> tuple[str, int, int]:
+        return self.topic, self.partition, self.offset
 
 
-def encode(effect: Effect) -> bytes:
+Decide = Callable[[Session | None, Input], Outcome | None]
+Record = tuple[str, bytes, bytes]  # topic, key, value
+
+
+# -- sessions and identities in their durable tables ----------------------------------------------------------
+
+def session_partition(conversation_id: str) -> int:
+    return partition_for(conversation_id.encode(), PARTITIONS)
+
+
+def load_session(conversation_id: str) -> Session | None:
+    value = sessions.read(conversation_id.encode(), session_partition(conversation_id))
+    return decode_session(value) if value is not None else None
+
+
+def committed_offset(topic: str, partition: int) -> int | None:
+    """The next offset the group reads from (topic, partition): everything before it was delivered and committed."""
+    from faust.types import TP
+
+    return app.consumer._committed_offset.get(TP(topic, partition))  # noqa: SLF001 - Faust keeps no public view of it
+
+
+def save_session(session: Session, policy: Policy) -> None:
+    """Stage the session, its timer moved to its next deadline and the effects of committed inputs forgotten."""
+    key, partition = session.conversation_id.encode(), session_partition(session.conversation_id)
+    forget_committed(session, committed_offset)
+    old = session.timer.encode() if session.timer else None
+    timer = session_timers.move(key, partition, old, session_deadline(session, policy, RETENTION_S))
+    session.timer = timer.decode() if timer else None
+    sessions.stage(key, encode_session(session), partition)
+
+
+def load_identity(identity: str) -> dict | None:
+    value = identities.read(identity.encode(), partition_for(identity.encode(), PARTITIONS))
+    return orjson.loads(value) if value is not None else None
+
+
+def remember_identity(identity: str, summary: dict, policy: Policy) -> None:
+    """Keep the customer's latest session summary for other channels (only when it changed: the table is replicated
+    to every worker), with a timer that forgets it once no channel switch could use it any more."""
+    stored = load_identity(identity)
+    if not identity_needs_update(stored, summary):
+        return
+    key, partition = identity.encode(), partition_for(identity.encode(), PARTITIONS)
+    old = stored.get("timer", "").encode() if stored else None
+    timer = identity_timers.move(key, partition, old or None, summary["at"] + policy.channel_switch_window_s)
+    identities.stage(key, orjson.dumps({**summary, "timer": timer.decode() if timer else None}), partition)
+
+
+# -- effects --------------------------------------------------------------------------------------------------
+
+def encode_effect(effect: Effect) -> bytes:
     if effect.schema == CHANNEL_PAYLOAD:
-        return json.dumps(effect.record, ensure_ascii=False).encode()
+        payload = effect.record
+        blocked = payload.get("blocked") or payload.get("free_text_blocked")
+        FORMATTED.labels(payload["channel"], "blocked" if blocked else "sent").inc()
+        return orjson.dumps(payload)
     return codec.encode(effect.schema, effect.record)
 
 
-async def emit(topic: str, key: str, value: bytes) -> None:
-    await send_record(topic, key.encode(), value, DELIVERED if topic == "conversation.outbound" else None)
+async def publish(records: Iterable[Record]) -> None:
+    for topic, key, value in records:
+        await send_record(topic, key, value, DELIVERED if topic == "conversation.outbound" else None)
 
 
-async def publish(outcome: Outcome, message_id: str) -> None:
-    """Encode and send the effects, and remember them on the session for replays."""
-    emitted = []
-    for effect in outcome.effects:
-        value = encode(effect)
-        if effect.schema == CHANNEL_PAYLOAD:
-            count_formatted(effect.record)
-        emitted.append([effect.topic, effect.key, base64.b64encode(value).decode()])
-        await emit(effect.topic, effect.key, value)
+# -- the one path every input takes ---------------------------------------------------------------------------
+
+def apply(inp: Input, decide: Decide, policy: Policy) -> list[Record]:
+    """Replay what an input produced, or decide it: stage the session, return the records to publish."""
+    session = load_session(inp.conversation_id)
+    if session is not None and inp.id in session.handled:
+        REPLAYS.inc()
+        save_session(session, policy)  # its durable copy must hold the entry too (a local store can be ahead of it)
+        return remembered_effects(session, inp.id)
+    if session is not None and was_seen(session, inp.id):
+        SKIPPED.inc()  # handled long ago; its effects were delivered before its offset was committed
+        return []
+    outcome = decide(session, inp)
+    if outcome is None:
+        return []
+    records = [(effect.topic, effect.key.encode(), encode_effect(effect)) for effect in outcome.effects]
     if outcome.session is not None:
-        remember(outcome.session, message_id, emitted)
-        sessions[outcome.session.conversation_id] = outcome.session
+        remember(outcome.session, inp.id, [[t, k.decode(), base64.b64encode(v).decode()] for t, k, v in records], inp.source)
+        save_session(outcome.session, policy)
+    return records
 
 
-async def replay(session: Session, message_id: str) -> None:
-    """Send again exactly what a message produced the first time (same bytes, same ids)."""
-    REPLAYS.inc()
-    for topic, key, value in session.handled[message_id]:
-        await emit(topic, key, base64.b64decode(value))
+async def run_batch(inputs: list[Input], decide: Decide) -> None:
+    """Apply a batch of inputs under the session lock: state durable first, then the effects."""
+    policy = policy_file.current()
+    async with session_lock:
+        records: list[Record] = []
+        dead: list[tuple[str, bytes, bytes, list]] = []
+        for inp in inputs:
+            try:
+                records += apply(inp, decide, policy)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the conversation engine
+                value = codec.encode(INPUT_TOPICS[inp.topic][0], inp.record)
+                dead.append(dead_letter(inp.topic, inp.conversation_id.encode(), value, exc, inp.partition, inp.offset))
+        await persist_all(sessions, identities)
+        await publish(records)
+        for topic, key, value, headers in dead:
+            await send_record(topic, key, value, headers)
+
+
+def dead_letter(topic: str, key: bytes, value: bytes, error: Exception, partition: int, offset: int) -> tuple[str, bytes, bytes, list]:
+    DEAD_LETTERS.labels(topic).inc()
+    log.error("engine could not handle an event of %s (%s); dead-lettered", topic, type(error).__name__)
+    reason = "undecodable" if isinstance(error, CodecError) else "engine_error"
+    return dead_letter_topic(topic), key, value, dead_letter_headers(reason, type(error).__name__, "engine", topic,
+                                                                      partition, offset)
+
+
+async def decode_events(events) -> list[Input]:
+    """Inputs of a batch of events; values that are not records of the topic's schema are dead-lettered as they are."""
+    inputs: list[Input] = []
+    for event in events:
+        message = event.message
+        schema, id_field = INPUT_TOPICS[message.topic]
+        try:
+            record = codec.decode(event.value, reader=schema)
+            inputs.append(Input(message.topic, message.partition, message.offset, record[id_field], record))
+        except (CodecError, TypeError, ValueError, KeyError) as exc:
+            topic, key, value, headers = dead_letter(message.topic, event.key or b"", event.value or b"", exc,
+                                               message.partition, message.offset)
+            await send_record(topic, key, value, headers)
+    return inputs
+
+
+# -- customer messages ----------------------------------------------------------------------------------------
+
+def needs_decision(inp: Input) -> bool:
+    session = load_session(inp.conversation_id)
+    return session is None or (inp.id not in session.handled and not was_seen(session, inp.id))
+
+
+async def classify(fresh: list[Input]) -> dict[str, NluResult]:
+    if not fresh:
+        return {}
+    texts, keys = [i.record["text"] for i in fresh], [i.conversation_id for i in fresh]
+    try:
+        results = await asyncio.wait_for(nlu.classify_batch(texts, keys), settings.nlu_timeout_s * settings.nlu_attempts + 1.0)
+    except Exception as exc:  # noqa: BLE001 - inference down: route as not understood, never stall
+        log.warning("inference failed (%s): routing %d messages as not understood", type(exc).__name__, len(fresh))
+        results = [NluResult.not_understood() for _ in fresh]
+    return {inp.id: result for inp, result in zip(fresh, results)}
+
+
+def decide_inbound(results: dict[str, NluResult], policy: Policy) -> Decide:
+    def decide(session: Session | None, inp: Input) -> Outcome:
+        message = inp.record
+        result = results.get(inp.id) or NluResult.not_understood()
+        identity = identity_of(message)
+        previous = load_identity(identity) if identity and session is None else None
+        at = message["received_at"].timestamp()  # event time: decided again, it yields the same bytes
+        outcome = handle_inbound(session, message, result, policy, kb, at, previous)
+        if identity and outcome.session is not None:
+            remember_identity(identity, identity_summary(outcome.session, at), policy)
+        observe(outcome, message, result)
+        return outcome
+    return decide
 
 
 def observe(outcome: Outcome, message: dict, result: NluResult) -> None:
@@ -143,136 +292,125 @@ def observe(outcome: Outcome, message: dict, result: NluResult) -> None:
             REPEAT_CONTACTS.inc()
 
 
-def decode_inbound(values: list[bytes]) -> tuple[list[dict], list[tuple[bytes, Exception]]]:
-    """InboundMessage records, and the values that are not one (dead-lettered as they are)."""
-    messages, broken = [], []
-    for value in values:
-        try:
-            messages.append(codec.decode(value, reader="InboundMessage"))
-        except (CodecError, TypeError, ValueError) as exc:
-            broken.append((value, exc))
-    return messages, broken
-
-
-@app.agent(inbound, name="conversation-engine")
+@app.agent(topics["conversation.inbound"], name="conversation-engine")
 async def conversation_engine(stream):
-    async for batch in stream.take(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-        messages, broken = decode_inbound(batch)
-        for value, exc in broken:
-            await dead_letter_raw("conversation.inbound", b"", value, exc)
-        fresh = []
-        for message in messages:
-            session = sessions.get(message["conversation_id"])
-            if session is not None and message["message_id"] in session.handled:
-                await replay(session, message["message_id"])
-            elif session is not None and was_seen(session, message["message_id"]):
-                SKIPPED.inc()  # handled long ago; its effects were delivered before any later message's
-            else:
-                fresh.append(message)
-        if not fresh:
+    async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
+        inputs = await decode_events(events)
+        results = await classify([i for i in inputs if needs_decision(i)])
+        await run_batch(inputs, decide_inbound(results, policy_file.current()))
+
+
+# -- agent desk, agents' messages, timers ---------------------------------------------------------------------
+
+def decide_handoff(session: Session | None, inp: Input) -> Outcome | None:
+    outcome = handle_handoff(session, inp.record, inp.record["occurred_at"].timestamp())
+    if outcome.route == "completed":
+        SESSIONS_CLOSED.labels("agent").inc()
+    return outcome if outcome.effects or (outcome.session is not None and outcome.route != "none") else None
+
+
+def decide_agent_message(session: Session | None, inp: Input) -> Outcome:
+    return handle_agent_message(session, inp.record, inp.record["created_at"].timestamp())
+
+
+def decide_timer(session: Session | None, inp: Input) -> Outcome | None:
+    """An idle timer, decided as of when the sweep found it due (a replay decides the same)."""
+    issued_timers.pop(inp.id, None)
+    timer = inp.record
+    if session is None or session.sequence != timer["sequence"] or session.status != "open":
+        return None
+    outcome = close_if_idle(session, policy_file.current(), kb, timer["due_at"].timestamp())
+    if outcome.route != "closed":
+        return None
+    SESSIONS_CLOSED.labels("bot" if not session.escalated else "agent").inc()
+    return outcome
+
+
+def make_agent(topic: str, decide: Decide):
+    async def agent(stream):
+        async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
+            await run_batch(await decode_events(events), decide)
+    agent.__name__ = f"engine_{topic.split('.')[-1]}"
+    return agent
+
+
+handoff_lifecycle = app.agent(topics["conversation.handoff"], name="handoff-lifecycle")(
+    make_agent("conversation.handoff", decide_handoff))
+agent_message_log = app.agent(topics["conversation.agent"], name="agent-messages")(
+    make_agent("conversation.agent", decide_agent_message))
+session_timer_agent = app.agent(topics["conversation.timer"], name="session-timers")(
+    make_agent("conversation.timer", decide_timer))
+
+
+# -- the sweep: timers that fell due --------------------------------------------------------------------------
+
+def timer_record(session: Session, now: float) -> Record:
+    timer_id = derive_id("timer", session.conversation_id, str(session.sequence), "IDLE")
+    record = {"timer_id": timer_id, "conversation_id": session.conversation_id, "channel": session.channel, "kind": "IDLE",
+              "sequence": session.sequence, "due_at": datetime.fromtimestamp(now, timezone.utc)}
+    return "conversation.timer", session.conversation_id.encode(), codec.encode("SessionTimer", record)
+
+
+def sweep_due_sessions(partition: int, due: list[tuple[bytes, bytes]], policy: Policy, now: float) -> list[Record]:
+    """Stage what the due timers mean (purge, move) and return the idle timers to publish."""
+    timers: list[Record] = []
+    for index_key, key in due:
+        value = sessions.read(key, partition)
+        session = decode_session(value) if value is not None else None
+        if session is None or session.timer != index_key.decode():
+            sessions.stage(index_key, None, partition)  # a deadline that moved on
             continue
-        try:
-            results = await asyncio.wait_for(nlu.classify_batch([m["text"] for m in fresh], [m["conversation_id"] for m in fresh]),
-                                             settings.nlu_timeout_s * settings.nlu_attempts + 1.0)
-        except Exception as exc:  # noqa: BLE001 - inference down: route as not understood, never stall
-            log.warning("inference failed (%s): routing %d messages as not understood", type(exc).__name__, len(fresh))
-            results = [NluResult.not_understood() for _ in fresh]
-        policy = policy_file.current()
-        for message, result in zip(fresh, results):
-            async with session_lock:
-                try:
-                    await handle_one(message, result, policy)
-                except Exception as exc:  # noqa: BLE001 - one bad event must not stop the conversation engine
-                    await dead_letter("conversation.inbound", "InboundMessage", message, exc)
+        action = timer_action(session, policy, RETENTION_S, now)
+        if action == "close":
+            timer_id = derive_id("timer", session.conversation_id, str(session.sequence), "IDLE")
+            if now - issued_timers.get(timer_id, 0.0) > max(60.0, 2 * settings.session_sweep_interval_s):
+                issued_timers[timer_id] = now
+                timers.append(timer_record(session, now))
+        elif action == "purge":
+            sessions.stage(key, None, partition)
+            sessions.stage(index_key, None, partition)
+            SESSIONS_PURGED.inc()
+        elif session_timers.key(session_deadline(session, policy, RETENTION_S), key) != index_key:
+            save_session(session, policy)  # the policy's timeout changed: move the deadline
+    return timers
 
 
-async def handle_one(message: dict, result: NluResult, policy: Policy) -> None:
-    """One inbound message, under the session lock: replay what it produced before, or decide and publish."""
-    session = sessions.get(message["conversation_id"])
-    if session is not None and message["message_id"] in session.handled:  # twice in one batch
-        await replay(session, message["message_id"])
-        return
-    if session is not None and was_seen(session, message["message_id"]):
-        SKIPPED.inc()
-        return
-    identity = identity_of(message)
-    stored = identities.get(identity) if identity and session is None else None
-    previous = json.loads(stored) if stored else None
-    # Event time, not wall time: a message decided again after a crash yields byte-identical effects.
-    at = message["received_at"].timestamp()
-    outcome = handle_inbound(session, message, result, policy, kb, at, previous)
-    await publish(outcome, message["message_id"])
-    if identity and outcome.session is not None:
-        remember_identity(identity, identity_summary(outcome.session, at))
-    observe(outcome, message, result)
+def sweep_due_identities(partition: int, due: list[tuple[bytes, bytes]], policy: Policy, now: float) -> None:
+    for index_key, key in due:
+        stored = identities.read(key, partition)
+        summary = orjson.loads(stored) if stored is not None else None
+        if summary is not None and summary.get("timer") == index_key.decode():
+            if float(summary.get("at", 0)) + policy.channel_switch_window_s > now:
+                continue
+            identities.stage(key, None, partition)
+        identities.stage(index_key, None, partition)
 
 
-def remember_identity(identity: str, summary: dict) -> None:
-    """Keep the customer's latest session summary for other channels (only when it changed: the table is replicated
-    to every worker)."""
-    stored = identities.get(identity)
-    if identity_needs_update(json.loads(stored) if stored is not None else None, summary):
-        identities[identity] = json.dumps(summary).encode()
-
-
-async def apply_event(conversation_id: str, event_id: str, decide: Callable[[Session | None], Outcome]) -> Outcome | None:
-    """A handoff step or an agent message, under the session lock: replay it if seen, else decide and publish."""
-    async with session_lock:
-        session = sessions.get(conversation_id)
-        if session is not None and event_id in session.handled:
-            await replay(session, event_id)
-            return None
-        if session is not None and was_seen(session, event_id):
-            SKIPPED.inc()
-            return None
-        outcome = decide(session)
-        if outcome.effects or (outcome.session is not None and outcome.route != "none"):
-            await publish(outcome, event_id)
-        return outcome
-
-
-@app.agent(handoffs, name="handoff-lifecycle")
-async def handoff_lifecycle(stream):
-    async for event in stream:
-        try:
-            outcome = await apply_event(event.conversation_id, event.event_id,
-                                        lambda session: handle_handoff(session, to_plain(event), event.occurred_at.timestamp()))
-        except Exception as exc:  # noqa: BLE001
-            await dead_letter("conversation.handoff", "HandoffEvent", event, exc)
-            continue
-        if outcome is not None and outcome.route == "completed":
-            SESSIONS_CLOSED.labels("agent").inc()
-
-
-@app.agent(agent_messages, name="agent-messages")
-async def agent_message_log(stream):
-    async for message in stream:
-        try:
-            await apply_event(message.conversation_id, message.message_id,
-                              lambda session: handle_agent_message(session, to_plain(message), message.created_at.timestamp()))
-        except Exception as exc:  # noqa: BLE001
-            await dead_letter("conversation.agent", "OutboundMessage", message, exc)
-
-
-SWEEP_SLICE = 200
+async def sweep_partition(partition: int, index: TimerIndex, sweep: Callable, policy: Policy, now: float) -> None:
+    after = None
+    while True:
+        async with session_lock:
+            due = list(index.due(partition, now, after=after, limit=SWEEP_SLICE))
+            if not due:
+                return
+            timers = sweep(partition, due, policy, now) or []
+            await persist_all(sessions, identities)
+        await publish(timers)
+        after = due[-1][0]
+        await asyncio.sleep(0)  # messages go through between slices
 
 
 @app.timer(interval=settings.session_sweep_interval_s)
-async def close_idle_sessions() -> None:
-    """Close sessions idle past the policy's timeout (only those of partitions this worker owns)."""
-    policy = policy_file.current()
-    now = time.time()
-    for checked, conversation_id in enumerate(list(sessions.keys())):
-        if checked % SWEEP_SLICE == SWEEP_SLICE - 1:
-            await asyncio.sleep(0)  # tens of thousands of sessions: let messages through between slices
-        async with session_lock:
-            session = sessions.get(conversation_id)
-            if session is None:
-                continue
-            outcome = close_if_idle(session, policy, kb, now)
-            if outcome.route == "closed":
-                SESSIONS_CLOSED.labels("bot" if not session.escalated else "agent").inc()
-                await publish(outcome, f"close-{conversation_id}-{session.sequence}")
+async def sweep_timers() -> None:
+    """Timers that fell due in the partitions this worker owns: idle sessions (a SessionTimer each), sessions and
+    identities past their retention (tombstoned)."""
+    if not recovered(app):
+        return
+    policy, now = policy_file.current(), time.time()
+    for partition in sorted(active_partitions(app, sessions)):
+        await sweep_partition(partition, session_timers, sweep_due_sessions, policy, now)
+        await sweep_partition(partition, identity_timers, sweep_due_identities, policy, now)
 
 
-__all__ = ["conversation_engine", "handoff_lifecycle", "agent_message_log", "close_idle_sessions", "Effect"]
+__all__ = ["conversation_engine", "handoff_lifecycle", "agent_message_log", "session_timer_agent", "sweep_timers",
+           "load_session", "sessions", "identities", "DELIVERED"]

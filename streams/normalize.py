@@ -1,25 +1,39 @@
 """Normalization agent: `channel.<source>.inbound.raw` to `conversation.inbound`, once per provider message.
 
-Raw topics are keyed by conversation (the gateway computes it), so a conversation's events stay in order on
-one partition and a redelivery lands where the first delivery did: the dedupe table (a changelog-backed
-windowed table of message ids) is local to that partition. Invalid events go to the raw topic's dead-letter
-topic, unchanged, with the reason in headers.
+Raw records come from the gateway (keyed by conversation id, with `centralita.*` headers) or straight from a
+messaging integration (any key or none, no headers). Both are first-class:
+
+- **Time** is the gateway's `centralita.received_at` header, else the Kafka record's timestamp: never the clock of
+  the worker, so a record normalized again after a crash yields the same bytes.
+- **Where a message is decided**: on the raw partition its conversation id hashes to. A record that arrived on
+  another partition (an integration keyed it otherwise, or not at all) is forwarded there once, byte for byte,
+  with its time and a `centralita.forwarded` header; the copy is the one normalized. So a provider's redelivery
+  always meets the first delivery's dedupe entry, whichever partition it was published to.
+- **Dedupe** (durable table `inbound-message-ids`, co-partitioned with the raw topics): the entry names the raw
+  record that first carried the message. That record, replayed after a crash, emits the same canonical message
+  again (a replay); any other record carrying it is a redelivery and is dropped. The entry is durable before the
+  message is published (state before effects), and expires after CENTRALITA_DEDUPE_DAYS (a tombstone).
+
+Invalid events go to the raw topic's dead-letter topic, unchanged, with the reason in headers.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import orjson
 from prometheus_client import Counter
 
 from connectors.channels import InvalidPayload, RawEvent, normalize as normalize_raw
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
 from schemas.codec import AvroCodec
-from schemas.topics import SOURCES, topic as catalog_topic
-from streams.app import app, send_record
+from schemas.topics import SOURCES
+from streams.app import app, partition_for, send_record
+from streams.state import TimerIndex, active_partitions, durable_table, persist_all, recovered
 
 log = logging.getLogger("centralita.normalize")
 settings = get_settings()
@@ -28,65 +42,130 @@ NORMALIZED = Counter("centralita_inbound_messages_total", "Canonical inbound mes
 DUPLICATES = Counter("centralita_inbound_duplicates_total", "Provider redeliveries dropped", ["source"])
 IGNORED = Counter("centralita_inbound_ignored_total", "Provider events that are not customer messages", ["source"])
 INVALID = Counter("centralita_inbound_dead_letters_total", "Raw events dead-lettered", ["source"])
+FORWARDED = Counter("centralita_inbound_forwarded_total", "Raw records moved to their conversation's partition", ["source"])
+EXPIRED = Counter("centralita_inbound_dedupe_expired_total", "Dedupe entries past CENTRALITA_DEDUPE_DAYS, tombstoned")
 
 RECEIVED_AT_HEADER = "centralita.received_at"
+FORWARDED_HEADER = "centralita.forwarded"
 HTTP_HEADER_PREFIX = "http."
+DEDUPE_WINDOW_S = settings.dedupe_days * 86_400
+SWEEP_SLICE = 500
 
 codec = AvroCodec()
-raw_topics = {source: app.topic(f"channel.{source}.inbound.raw", key_type=bytes, value_type=bytes) for source in SOURCES}
-dead_letter_topics = {source: app.topic(dead_letter_topic(f"channel.{source}.inbound.raw"), key_type=bytes,
-                                        value_type=bytes) for source in SOURCES}
-# message id -> when it was first seen (epoch seconds). A plain changelog-backed table: its lookups are local
-# to the partition the conversation's raw events live on. (Faust's windowed tables would expire old ids, but
-# their reads disagreed with their writes in tests here, so they are not used.)
-seen = app.Table("inbound-message-ids", default=float, partitions=catalog_topic("channel.webchat.inbound.raw").partitions)
+SOURCE_OF_TOPIC = {f"channel.{source}.inbound.raw": source for source in SOURCES}
+raw_topics = app.topic(*SOURCE_OF_TOPIC, key_type=bytes, value_type=bytes)
+dedupe = durable_table(app, "inbound-message-ids", settings.raw_partitions,
+                       help="Provider message id -> the raw record that first carried it; expires after the dedupe window.")
+dedupe_timers = TimerIndex(dedupe, bucket_s=max(1.0, DEDUPE_WINDOW_S / 64))
 
 
-def raw_event(source: str, body: bytes, headers: dict[str, bytes]) -> RawEvent:
+@dataclass(frozen=True)
+class Output:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] | None = None
+    partition: int | None = None
+
+
+def header_map(event) -> dict[str, bytes]:
+    headers = event.headers or {}
+    return dict(headers.items()) if isinstance(headers, dict) else dict(headers)
+
+
+def received_ms(headers: dict[str, bytes], record_timestamp_s: float | None) -> int:
+    """When the message reached us: the gateway's header, else the Kafka record's timestamp (deterministic)."""
+    value = headers.get(RECEIVED_AT_HEADER)
+    if value:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    return round((record_timestamp_s or 0.0) * 1000)
+
+
+def raw_event(source: str, body: bytes, headers: dict[str, bytes], at_ms: int) -> RawEvent:
     """Rebuild the RawEvent the gateway saw from a raw topic record."""
-    received_ms = headers.get(RECEIVED_AT_HEADER)
-    try:
-        received_at = datetime.fromtimestamp(int(received_ms) / 1000, timezone.utc) if received_ms else datetime.now(timezone.utc)
-    except ValueError:
-        received_at = datetime.now(timezone.utc)
     http = {k[len(HTTP_HEADER_PREFIX):]: v.decode("latin-1") for k, v in headers.items() if k.startswith(HTTP_HEADER_PREFIX)}
-    return RawEvent(source=source, body=body or b"", headers=http, received_at=received_at)
+    return RawEvent(source=source, body=body or b"", headers=http,
+                    received_at=datetime.fromtimestamp(at_ms / 1000, timezone.utc))
 
 
-def already_seen(message_id: str, now: float) -> bool:
-    """True when the id was seen within the dedupe window (providers redeliver for days)."""
-    first_seen = seen[message_id]
-    return bool(first_seen) and now - first_seen < settings.dedupe_days * 86_400
+def dedupe_or_emit(message: dict, partition: int, source_record: str, at_ms: int) -> list[Output]:
+    """The canonical message once: for the record that first carried it (again on its replays), never for others."""
+    key = message["message_id"].encode()
+    stored = dedupe.read(key, partition)
+    if stored is not None and orjson.loads(stored)["src"] != source_record:
+        DUPLICATES.labels(message["source"]).inc()
+        return []
+    if stored is None:
+        timer = dedupe_timers.move(key, partition, None, at_ms / 1000 + DEDUPE_WINDOW_S)
+        dedupe.stage(key, orjson.dumps({"src": source_record, "at": at_ms, "timer": timer.decode()}), partition)
+    NORMALIZED.labels(message["channel"]).inc()
+    return [Output("conversation.inbound", message["conversation_id"].encode(), codec.encode("InboundMessage", message))]
 
 
-def make_agent(source: str):
-    async def normalize_source(stream):
-        async for event in stream.events():
-            headers = {k: v for k, v in (event.headers or {}).items()} if isinstance(event.headers, dict) \
-                else {k: v for k, v in (event.headers or [])}
-            try:
-                messages = normalize_raw(raw_event(source, event.value, headers))
-            except InvalidPayload as exc:
-                INVALID.labels(source).inc()
-                await dead_letter_topics[source].send(
-                    key=event.key, value=event.value,
-                    headers=dead_letter_headers("invalid_payload", exc.reason, "normalize", event.message.topic,
-                                                event.message.partition, event.message.offset))
-                continue
-            if not messages:
-                IGNORED.labels(source).inc()
-            for message in messages:
-                now = time.time()
-                if already_seen(message["message_id"], now):
-                    DUPLICATES.labels(source).inc()
-                    continue
-                seen[message["message_id"]] = now
-                await send_record("conversation.inbound", message["conversation_id"].encode(),
-                                  codec.encode("InboundMessage", message))
-                NORMALIZED.labels(message["channel"]).inc()
-    normalize_source.__name__ = f"normalize_{source}"
-    return normalize_source
+def handle_raw(event) -> list[Output]:
+    """What one raw record leads to: canonical messages (dedupe staged), a forward, or a dead letter."""
+    topic, partition, offset = event.message.topic, event.message.partition, event.message.offset
+    source = SOURCE_OF_TOPIC[topic]
+    headers = header_map(event)
+    at_ms = received_ms(headers, event.message.timestamp)
+    try:
+        messages = normalize_raw(raw_event(source, event.value, headers, at_ms))
+    except InvalidPayload as exc:
+        INVALID.labels(source).inc()
+        return [Output(dead_letter_topic(topic), event.key, event.value or b"",
+                       dead_letter_headers("invalid_payload", exc.reason, "normalize", topic, partition, offset))]
+    if not messages:
+        IGNORED.labels(source).inc()
+    outputs: list[Output] = []
+    elsewhere: dict[int, bytes] = {}
+    for message in messages:
+        home = partition_for(message["conversation_id"].encode(), settings.raw_partitions)
+        if home == partition:
+            outputs += dedupe_or_emit(message, partition, f"{partition}/{offset}", at_ms)
+        elif FORWARDED_HEADER not in headers:  # a forwarded copy leaves its other messages to their own copies
+            elsewhere.setdefault(home, message["conversation_id"].encode())
+    for home, key in elsewhere.items():
+        FORWARDED.labels(source).inc()
+        kept = [(k, v) for k, v in headers.items() if k not in (RECEIVED_AT_HEADER, FORWARDED_HEADER)]
+        outputs.append(Output(topic, key, event.value, [*kept, (RECEIVED_AT_HEADER, str(at_ms).encode()),
+                                                        (FORWARDED_HEADER, f"{partition}/{offset}".encode())], home))
+    return outputs
 
 
-for _source, _topic in raw_topics.items():
-    app.agent(_topic, name=f"normalize-{_source}")(make_agent(_source))
+@app.agent(raw_topics, name="normalize")
+async def normalize_raw_events(stream):
+    async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
+        outputs: list[Output] = []
+        for event in events:
+            outputs += handle_raw(event)
+        await persist_all(dedupe)  # the dedupe entries are durable before the messages they let through leave
+        for out in outputs:
+            await send_record(out.topic, out.key, out.value, out.headers, out.partition)
+
+
+@app.timer(interval=settings.session_sweep_interval_s)
+async def expire_dedupe_entries() -> None:
+    """Tombstone dedupe entries older than the window (only in the partitions this worker owns)."""
+    if not recovered(app):
+        return
+    now = time.time()
+    for partition in sorted(active_partitions(app, dedupe)):
+        after = None
+        while True:
+            due = list(dedupe_timers.due(partition, now, after=after, limit=SWEEP_SLICE))
+            if not due:
+                break
+            for index_key, key in due:
+                stored = dedupe.read(key, partition)
+                entry = orjson.loads(stored) if stored is not None else None
+                if entry is not None and entry.get("timer") == index_key.decode():
+                    if entry["at"] / 1000 + DEDUPE_WINDOW_S > now:
+                        continue  # in the current bucket, not quite due
+                    dedupe.stage(key, None, partition)
+                    EXPIRED.inc()
+                dedupe.stage(index_key, None, partition)
+            after = due[-1][0]
+            await persist_all(dedupe)

@@ -18,7 +18,7 @@ from connectors.channels.outbound import UnroutableOutbound, format_outbound
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from schemas.codec import AvroCodec, CodecError
 from streams.app import app, send_record
-from streams.engine import DELIVERED, count_formatted, sessions
+from streams.engine import DELIVERED, FORMATTED, load_session
 
 UNDELIVERABLE = Counter("centralita_outbound_dead_letters_total", "Outbound messages dead-lettered (no channel to deliver to)",
                         ["topic"])
@@ -29,12 +29,15 @@ dead_letters = app.topic(dead_letter_topic("conversation.outbound"), key_type=by
 
 
 async def deliver(message: dict) -> None:
-    session = sessions.get(message["conversation_id"])
+    """Format as of the message's own creation time (a replay formats the same), with the customer's last message
+    time from the session for the channels' windows."""
+    session = load_session(message["conversation_id"])
     last = session.customer_last_at if session is not None else 0.0
     last_at = datetime.fromtimestamp(last, timezone.utc) if last else None
-    source, payloads = format_outbound(message, customer_last_message_at=last_at)
+    source, payloads = format_outbound(message, customer_last_message_at=last_at, now=message["created_at"])
     for payload in payloads:
-        count_formatted(payload)
+        blocked = payload.get("blocked") or payload.get("free_text_blocked")
+        FORMATTED.labels(payload["channel"], "blocked" if blocked else "sent").inc()
         await send_record(f"channel.{source}.outbound", message["conversation_id"].encode(),
                           json.dumps(payload, ensure_ascii=False).encode())
 

@@ -17,8 +17,7 @@ from infra.kafka_clients import make_admin
 from infra.processes import free_port
 from infra.salesforce_emulator import SalesforceEmulator
 from infra.settings import PROJECT_ROOT, Settings
-from infra.topic_admin import create_topics
-from schemas.topics import CATALOG
+from infra.topic_admin import catalog_for, create_topics
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaForTests]:
         broker = KafkaBroker.from_settings(settings)
         broker.start()
     try:
-        create_topics(make_admin(settings), settings.kafka_bootstrap, CATALOG)
+        create_topics(make_admin(settings), settings.kafka_bootstrap, catalog_for(settings))
         yield KafkaForTests(settings.kafka_bootstrap, settings, broker)
     finally:
         if broker is not None:

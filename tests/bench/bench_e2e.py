@@ -26,8 +26,8 @@ from infra.processes import free_port
 from infra.settings import get_settings
 from infra.simulate import run_burst, run_simulation
 from infra.stack import Stack
-from infra.topic_admin import create_topics
-from schemas.topics import CATALOG, SOURCES
+from infra.topic_admin import catalog_for, create_topics
+from schemas.topics import SOURCES
 from tests.integration.streams.workers import stop_worker
 
 DESCRIPTION = "end-to-end msg/s and p50/p99 latency at several offered loads, and one worker's capacity (backlog drain)"
@@ -78,7 +78,7 @@ def summary(result: dict) -> dict:
 def run(quick: bool = False) -> dict:
     settings = get_settings()
     Stack.from_settings(settings).up()
-    create_topics(make_admin(settings), settings.kafka_bootstrap, CATALOG)
+    create_topics(make_admin(settings), settings.kafka_bootstrap, catalog_for(settings))
     loads = (100, 300) if quick else (100, 250, 500, 750, 1000)
     seconds = 5 if quick else 20
     backlog = 2_000 if quick else 20_000

@@ -19,9 +19,8 @@ from infra.kafka_clients import make_admin, make_consumer, make_producer
 from infra.processes import free_port
 from infra.settings import PROJECT_ROOT, get_settings
 from infra.stack import Stack
-from infra.topic_admin import create_topics
+from infra.topic_admin import catalog_for, create_topics
 from schemas.codec import AvroCodec
-from schemas.topics import CATALOG
 from tests.bench.plots import bar_chart
 from tests.integration.streams.workers import stop_worker
 from tests.kafka_reading import end_offsets
@@ -86,7 +85,7 @@ def _measure(settings, source: str, n: int, worker: subprocess.Popen, timeout_s:
 def run(quick: bool = False) -> dict:
     settings = get_settings()
     Stack.from_settings(settings).up()
-    create_topics(make_admin(settings), settings.kafka_bootstrap, CATALOG)
+    create_topics(make_admin(settings), settings.kafka_bootstrap, catalog_for(settings))
     n = 200 if quick else 5000
     state = Path(settings.state_dir) / "bench-normalize"
     env = {**os.environ, "CENTRALITA_APP_ID": f"bench-normalize-{uuid.uuid4().hex[:6]}", "CENTRALITA_STATE_DIR": str(state),

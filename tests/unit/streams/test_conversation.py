@@ -143,17 +143,52 @@ def test_verified_customer_switching_channel_continues_session_and_case() -> Non
     assert identity_of(webchat) is None
 
 
-def test_a_message_is_remembered_for_replay_then_only_recognised() -> None:
-    from streams.conversation import REMEMBERED_MESSAGES, SEEN_MESSAGES, Session, remember, was_seen
+def test_effects_are_remembered_until_their_input_is_committed_then_only_recognised() -> None:
+    from streams.conversation import REMEMBERED_MESSAGES, SEEN_MESSAGES, Session, forget_committed, remember, \
+        remembered_effects, was_seen
 
     session = Session(conversation_id="c", channel="SMS", source="twilio", sender_id="s")
     ids = [f"msg-{i}" for i in range(SEEN_MESSAGES + 5)]
-    for message_id in ids:
-        remember(session, message_id, [["conversation.outbound", "c", "x"]])
-    assert list(session.handled) == ids[-REMEMBERED_MESSAGES:]  # effects kept for the newest few
+    for offset, message_id in enumerate(ids):
+        remember(session, message_id, [["conversation.outbound", "c", "eA=="]], ("conversation.inbound", 2, offset))
+    assert list(session.handled) == ids[-REMEMBERED_MESSAGES:]  # a stalled commit: the newest are kept, bounded
+    assert remembered_effects(session, ids[-1]) == [("conversation.outbound", b"c", b"x")]
+    commits = {("conversation.inbound", 2): len(ids) - 2}  # the group will read on from the second-to-last
+    forget_committed(session, lambda topic, partition: commits.get((topic, partition)))
+    assert list(session.handled) == ids[-2:]  # the uncommitted ones still replay byte for byte
+    forget_committed(session, lambda topic, partition: None)  # nothing committed on a partition: nothing forgotten
+    assert list(session.handled) == ids[-2:]
     assert all(was_seen(session, m) for m in ids[-SEEN_MESSAGES:])  # older ones still recognised, then skipped
     assert not was_seen(session, ids[0]) and not was_seen(session, "msg-new")
     assert len(session.seen) == SEEN_MESSAGES
+
+
+def test_a_session_survives_its_encoding_and_ignores_unknown_fields() -> None:
+    from streams.conversation import decode_session, encode_session
+
+    session = run(None, 1, "Hola, ¿dónde está mi pedido 4711-ES?").session
+    again = decode_session(encode_session(session))
+    assert again == session
+    import orjson
+    newer = orjson.dumps({**orjson.loads(encode_session(session)), "field_of_a_later_version": 1})
+    assert decode_session(newer) == session
+
+
+def test_session_deadlines_close_idle_sessions_and_forget_old_ones() -> None:
+    from streams.conversation import session_deadline, timer_action
+
+    retention = 7 * 86_400
+    session = run(None, 1, "hola").session
+    assert session_deadline(session, POLICY, retention) == session.last_activity + POLICY.inactivity_timeout_s
+    assert timer_action(session, POLICY, retention, session.last_activity + 60) == "wait"
+    assert timer_action(session, POLICY, retention, session.last_activity + POLICY.inactivity_timeout_s) == "close"
+    closed = close_if_idle(session, POLICY, KB, session.last_activity + POLICY.inactivity_timeout_s).session
+    assert session_deadline(closed, POLICY, retention) == closed.closed_at + retention
+    assert timer_action(closed, POLICY, retention, closed.closed_at + retention - 1) == "wait"
+    assert timer_action(closed, POLICY, retention, closed.closed_at + retention) == "purge"
+    handed = run(None, 2, "quiero hablar con una persona").session  # a person has it: never closed as idle
+    assert timer_action(handed, POLICY, retention, handed.last_activity + POLICY.inactivity_timeout_s) == "wait"
+    assert timer_action(handed, POLICY, retention, handed.last_activity + retention) == "purge"
 
 
 def test_every_reply_is_delivered_on_its_channel_within_the_window() -> None:
