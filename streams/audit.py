@@ -48,6 +48,7 @@ class AuditReport:
     duplicates_seen: int = 0
     sessions_checked: int = 0
     violations: list[str] = field(default_factory=list)
+    message_ids: set[str] = field(default_factory=set)  # distinct InboundMessage ids audited
 
     @property
     def ok(self) -> bool:
@@ -160,6 +161,7 @@ def check_replies(report: AuditReport, traffic: Traffic) -> None:
     owned_by_agent: dict[str, bool] = defaultdict(bool)
     continued = continued_conversations(traffic)  # may start owned by a person, from the channel it continues
     report.inbound_messages = len(records["conversation.inbound"])
+    report.message_ids = set(records["conversation.inbound"])
     for message_id in traffic.inbound_order:
         message = records["conversation.inbound"][message_id]
         conversation = message["conversation_id"]

@@ -42,7 +42,7 @@ from streams.conversation import CHANNEL_PAYLOAD, Effect, Outcome, Session, clos
 from streams.ids import derive_id
 from streams.knowledge_base import KnowledgeBase
 from streams.policy import Policy, PolicyFile
-from streams.state import TimerIndex, active_partitions, durable_table, persist_all, recovered
+from streams.state import TimerIndex, active_partitions, atomically, code_location, durable_table, persist_all, recovered
 
 log = logging.getLogger("centralita.engine")
 settings = get_settings()
@@ -184,6 +184,8 @@ async def publish(records: Iterable[Record]) -> None:
 def apply(inp: Input, decide: Decide, policy: Policy) -> list[Record]:
     """Replay what an input produced, or decide it: stage the session, return the records to publish."""
     session = load_session(inp.conversation_id)
+    if session is not None:
+        forget_committed(session, committed_offset)  # a copy of an input committed since is a duplicate, not a replay
     if session is not None and inp.id in session.handled:
         REPLAYS.inc()
         save_session(session, policy)  # its durable copy must hold the entry too (a local store can be ahead of it)
@@ -221,7 +223,8 @@ async def run_batch(inputs: list[Input], decide: Decide) -> None:
 
 def dead_letter(topic: str, key: bytes, value: bytes, error: Exception, partition: int, offset: int) -> tuple[str, bytes, bytes, list]:
     DEAD_LETTERS.labels(topic).inc()
-    log.error("engine could not handle an event of %s (%s); dead-lettered", topic, type(error).__name__)
+    log.error("engine could not handle an event of %s (%s at %s); dead-lettered", topic, type(error).__name__,
+              code_location(error))
     reason = "undecodable" if isinstance(error, CodecError) else "engine_error"
     return dead_letter_topic(topic), key, value, dead_letter_headers(reason, type(error).__name__, "engine", topic,
                                                                       partition, offset)
@@ -295,9 +298,13 @@ def observe(outcome: Outcome, message: dict, result: NluResult) -> None:
 @app.agent(topics["conversation.inbound"], name="conversation-engine")
 async def conversation_engine(stream):
     async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-        inputs = await decode_events(events)
-        results = await classify([i for i in inputs if needs_decision(i)])
-        await run_batch(inputs, decide_inbound(results, policy_file.current()))
+        await atomically(handle_messages(events))
+
+
+async def handle_messages(events) -> None:
+    inputs = await decode_events(events)
+    results = await classify([i for i in inputs if needs_decision(i)])
+    await run_batch(inputs, decide_inbound(results, policy_file.current()))
 
 
 # -- agent desk, agents' messages, timers ---------------------------------------------------------------------
@@ -329,7 +336,10 @@ def decide_timer(session: Session | None, inp: Input) -> Outcome | None:
 def make_agent(topic: str, decide: Decide):
     async def agent(stream):
         async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-            await run_batch(await decode_events(events), decide)
+            await atomically(handle(events))
+
+    async def handle(events) -> None:
+        await run_batch(await decode_events(events), decide)
     agent.__name__ = f"engine_{topic.split('.')[-1]}"
     return agent
 

@@ -33,7 +33,7 @@ from infra.settings import get_settings
 from schemas.codec import AvroCodec
 from schemas.topics import SOURCES
 from streams.app import app, partition_for, send_record
-from streams.state import TimerIndex, active_partitions, durable_table, persist_all, recovered
+from streams.state import TimerIndex, active_partitions, atomically, durable_table, persist_all, recovered
 
 log = logging.getLogger("centralita.normalize")
 settings = get_settings()
@@ -138,12 +138,16 @@ def handle_raw(event) -> list[Output]:
 @app.agent(raw_topics, name="normalize")
 async def normalize_raw_events(stream):
     async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-        outputs: list[Output] = []
-        for event in events:
-            outputs += handle_raw(event)
-        await persist_all(dedupe)  # the dedupe entries are durable before the messages they let through leave
-        for out in outputs:
-            await send_record(out.topic, out.key, out.value, out.headers, out.partition)
+        await atomically(handle_batch(events))
+
+
+async def handle_batch(events) -> None:
+    outputs: list[Output] = []
+    for event in events:
+        outputs += handle_raw(event)
+    await persist_all(dedupe)  # the dedupe entries are durable before the messages they let through leave
+    for out in outputs:
+        await send_record(out.topic, out.key, out.value, out.headers, out.partition)
 
 
 @app.timer(interval=settings.session_sweep_interval_s)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Iterator, Optional
+import traceback
+from pathlib import Path
+from typing import Any, Awaitable, Iterator, Optional
 
 import faust
 from faust.stores import memory as memory_store
@@ -198,6 +200,34 @@ async def persist_all(*tables: DurableTableMixin) -> None:
             await table.persist()
     except StateNotDurable as exc:
         crash(str(exc))
+
+
+async def atomically(work: Awaitable[None]) -> None:
+    """Run one batch's work (decide, persist, publish) to its end, whatever happens around it.
+
+    Faust acknowledges a batch's events once the agent asks for the next batch, and also when the agent's generator
+    is closed after an exception or a cancellation; acknowledged events are committed. So a batch must either finish
+    or take the worker down before anything is acknowledged: a cancellation (a graceful stop) waits for the batch
+    to finish, and any error stops the process at once (its inputs are replayed from the last commit)."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            try:
+                await task  # the stop waits for the batch in hand
+            except Exception as exc:  # noqa: BLE001
+                crash(f"a batch failed while the worker stopped ({type(exc).__name__})")
+        raise
+    except Exception as exc:  # noqa: BLE001 - an agent must never go on (or stop) with half a batch acknowledged
+        crash(f"a batch failed ({type(exc).__name__} at {code_location(exc)})")
+
+
+def code_location(exc: BaseException) -> str:
+    """Where an exception was raised (file:line in function): what a log may say of it. Its message may quote a
+    customer's words and is never logged."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else "?"
 
 
 # -- timers ---------------------------------------------------------------------------------------------------
