@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     bind_host: str = Field("127.0.0.1", description="Address the HTTP servers (worker web, gateway, metrics) listen on; 0.0.0.0 in a container.")
     worker_web_port: int = Field(6066, description="Faust worker's web server (metrics, health).")
     store: str = Field("rocksdb://", description="Faust table store of the worker: rocksdb:// (rocksdict, under the state dir), or memory:// (every restart reads the whole changelog).")
+    rocksdb_write_buffer_bytes: int = Field(8 * 1024 * 1024, ge=1024 * 1024, description="RocksDB memtable size per table partition (Faust's default, 64 MiB x 3, is per partition too).")
+    rocksdb_block_cache_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024, description="RocksDB block cache per table partition (Faust's default is 2 GiB).")
     raw_partitions: int = Field(3, ge=1, description="Partitions of every channel.<source>.inbound.raw / .outbound topic (set before the topics are created).")
     conversation_partitions: int = Field(6, ge=1, description="Partitions of every conversation.* and crm.* topic, and of the engine's tables: the most workers that share the traffic.")
     dedupe_days: float = Field(7.0, gt=0, description="How long a provider message id is remembered (providers redeliver for days); then it is tombstoned.")

@@ -6,7 +6,6 @@ deterministic id and is deduplicated where it lands.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from functools import lru_cache
 from typing import Any, Mapping
@@ -16,6 +15,7 @@ from aiokafka.partitioner import murmur2
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
+from infra.async_producer import AsyncProducer, DeliveryFailed
 from infra.settings import Settings, get_settings
 from schemas.topics import TopicSpec
 from streams.state import crash
@@ -41,20 +41,32 @@ def partition_for(key: bytes, partitions: int) -> int:
     return _key_hash(key) % partitions
 
 
-def _check_delivery(future: asyncio.Future) -> None:
-    """An output Kafka refused for good (after the producer's own retries) cannot be left behind: committing past
-    its input would lose it, and the state already says it was sent. Stop the worker; its inputs are replayed."""
-    if not future.cancelled() and future.exception() is not None:
-        crash(f"an output was not delivered ({type(future.exception()).__name__})")
+_output: AsyncProducer | None = None
+
+
+def output() -> AsyncProducer:
+    """The worker's producer for every record it writes: outputs, dead letters, table changelogs (librdkafka).
+
+    Created on first use, inside the worker. A record Kafka refuses for good stops the worker: committing past its
+    input would lose it, and the state may already say it was sent; its inputs are replayed by whoever goes on."""
+    global _output
+    if _output is None:
+        settings = get_settings()
+        _output = AsyncProducer(settings, on_failure=crash, **{"linger.ms": int(settings.producer_linger_s * 1000)})
+    return _output
+
+
+def table_options(settings: Settings) -> dict:
+    """RocksDB options of the worker's tables: memory bounded per partition (Faust's defaults grow to gigabytes)."""
+    return {"write_buffer_size": settings.rocksdb_write_buffer_bytes, "max_write_buffer_number": 2,
+            "target_file_size_base": 16 * 1024 * 1024, "block_cache_size": settings.rocksdb_block_cache_bytes,
+            "block_cache_compressed_size": 0}
 
 
 async def send_record(topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None,
                       partition: int | None = None) -> None:
-    """Hand one encoded record to the worker's producer: the hot path's send. Faust's Topic.send wraps every record in
-    message, callback and sensor objects, a large share of a worker's time per message; records sent here are
-    flushed before every commit all the same, and a failed delivery stops the worker before anything commits."""
-    future = await app.producer.send(topic, key, value, partition, None, headers)
-    future.add_done_callback(_check_delivery)
+    """Hand one encoded record to the worker's producer (not awaited: delivered before the next commit)."""
+    output().send(topic, value, key, headers, partition)
 
 
 class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -86,6 +98,11 @@ class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        if _output is not None:
+            try:
+                await _output.flush()
+            except DeliveryFailed as exc:
+                crash(f"not committing: {exc}")
         await self.app.producer.flush()
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 

@@ -4,14 +4,15 @@ the conversation log, and session timers.
 `conversation.inbound`, `.handoff`, `.agent` and `.timer` share the key (conversation id) and the partition count
 with the durable `sessions` table, so a conversation's state is local to every input that reads or writes it.
 
-Every input goes through one path (`run_batch`), under one lock per worker:
+Every input goes through one path (`decide_batch`, then a `Pipeline`):
 
 1. an input whose effects the session remembers is a replay: those bytes are published again, nothing is decided;
 2. otherwise it is decided (pure functions of `streams.conversation`, event time only), its effects are encoded
-   and remembered on the session, and the session is staged;
-3. `persist_all` waits until the broker acknowledged every staged write of the batch (state before effects);
-4. only then are the effects published. A commit of the inputs' offsets follows their delivery (the consumer
-   flushes the producer first), and then the remembered effects are forgotten.
+   and remembered on the session, and the session is staged (decisions are synchronous: agents never interleave
+   inside one);
+3. the pipeline waits until the broker acknowledged every staged write of the batch (state before effects),
+4. then publishes the effects, then lets the batch's input events be acknowledged. A commit of their offsets
+   follows the delivery of everything published before it, and then the remembered effects are forgotten.
 
 So a crash at any moment leaves either nothing of a decision outside (it is decided again) or its whole state
 durable (its remembered effects are re-emitted byte for byte). Idle timeouts are decided the same way: the sweep
@@ -26,7 +27,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable
+from typing import Callable
 
 import orjson
 from prometheus_client import Counter, Histogram
@@ -35,14 +36,14 @@ from inference.nlu import Nlu, NluResult, nlu_from_settings
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
 from schemas.codec import AvroCodec, CodecError
-from streams.app import app, partition_for, send_record
+from streams.app import app, output, partition_for, table_options
 from streams.conversation import CHANNEL_PAYLOAD, Effect, Outcome, Session, close_if_idle, decode_session, \
     encode_session, forget_committed, handle_agent_message, handle_handoff, handle_inbound, identity_needs_update, \
     identity_of, identity_summary, remember, remembered_effects, session_deadline, timer_action, was_seen
 from streams.ids import derive_id
 from streams.knowledge_base import KnowledgeBase
 from streams.policy import Policy, PolicyFile
-from streams.state import TimerIndex, active_partitions, atomically, code_location, durable_table, persist_all, recovered
+from streams.state import Pipeline, TimerIndex, active_partitions, code_location, durable_table, guarded, recovered
 
 log = logging.getLogger("centralita.engine")
 settings = get_settings()
@@ -76,16 +77,16 @@ INPUT_TOPICS = {"conversation.inbound": ("InboundMessage", "message_id"),
                 "conversation.timer": ("SessionTimer", "timer_id")}
 topics = {name: app.topic(name, key_type=bytes, value_type=bytes) for name in INPUT_TOPICS}
 
-sessions = durable_table(app, "sessions", PARTITIONS, help="Conversation id -> session (JSON), and its timer index.")
+sessions = durable_table(app, "sessions", PARTITIONS, output, options=table_options(settings), help="Conversation id -> session (JSON), and its timer index.")
 session_timers = TimerIndex(sessions, bucket_s=settings.session_sweep_interval_s)
 # Verified identity (phone, email) -> summary of that customer's latest session, on every worker: how a
 # customer who switches channel continues the same session and case.
-identities = durable_table(app, "identities", PARTITIONS, is_global=True,
+identities = durable_table(app, "identities", PARTITIONS, output, is_global=True, options=table_options(settings),
                            help="Verified identity -> the customer's latest session summary (JSON).")
 identity_timers = TimerIndex(identities, bucket_s=settings.session_sweep_interval_s)
-# Every input and the sweep read-modify-write sessions across awaits (persist, sends); one lock per worker makes
-# each batch atomic. Partitions are never shared between live workers, so a process-wide lock is enough.
-session_lock = asyncio.Lock()
+# Every decision reads and stages state synchronously (no await in between), so agents never interleave inside one;
+# what waits (persisting, publishing) goes through a Pipeline per agent, in order.
+sweep_pipeline = Pipeline(app, (sessions, identities))
 # Idle timers this worker published and has not seen decided yet (timer id -> when), so a sweep does not publish
 # them again every time; after a restart they are published again (same id: the engine decides them once).
 issued_timers: dict[str, float] = {}
@@ -174,11 +175,6 @@ def encode_effect(effect: Effect) -> bytes:
     return codec.encode(effect.schema, effect.record)
 
 
-async def publish(records: Iterable[Record]) -> None:
-    for topic, key, value in records:
-        await send_record(topic, key, value, DELIVERED if topic == "conversation.outbound" else None)
-
-
 # -- the one path every input takes ---------------------------------------------------------------------------
 
 def apply(inp: Input, decide: Decide, policy: Policy) -> list[Record]:
@@ -203,22 +199,31 @@ def apply(inp: Input, decide: Decide, policy: Policy) -> list[Record]:
     return records
 
 
-async def run_batch(inputs: list[Input], decide: Decide) -> None:
-    """Apply a batch of inputs under the session lock: state durable first, then the effects."""
+def decide_batch(inputs: list[Input], decide: Decide) -> list[Record | tuple]:
+    """Apply a batch of inputs (synchronously: no other agent runs in between): stage their state, return the records
+    to publish once it is durable. An input that cannot be handled becomes a dead letter; the batch goes on."""
     policy = policy_file.current()
-    async with session_lock:
-        records: list[Record] = []
-        dead: list[tuple[str, bytes, bytes, list]] = []
-        for inp in inputs:
-            try:
-                records += apply(inp, decide, policy)
-            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the conversation engine
-                value = codec.encode(INPUT_TOPICS[inp.topic][0], inp.record)
-                dead.append(dead_letter(inp.topic, inp.conversation_id.encode(), value, exc, inp.partition, inp.offset))
-        await persist_all(sessions, identities)
-        await publish(records)
-        for topic, key, value, headers in dead:
-            await send_record(topic, key, value, headers)
+    records: list = []
+    for inp in inputs:
+        try:
+            records += apply(inp, decide, policy)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not stop the conversation engine
+            value = codec.encode(INPUT_TOPICS[inp.topic][0], inp.record)
+            records.append(dead_letter(inp.topic, inp.conversation_id.encode(), value, exc, inp.partition, inp.offset))
+    return records
+
+
+def publisher(records: list) -> Callable[[], None]:
+    """Hand the records over in order (engine replies marked delivered, dead letters with their headers)."""
+    def publish_all() -> None:
+        out = output()
+        for record in records:
+            if len(record) == 4:
+                topic, key, value, headers = record
+            else:
+                (topic, key, value), headers = record, DELIVERED if record[0] == "conversation.outbound" else None
+            out.send(topic, value, key, headers)
+    return publish_all
 
 
 def dead_letter(topic: str, key: bytes, value: bytes, error: Exception, partition: int, offset: int) -> tuple[str, bytes, bytes, list]:
@@ -230,9 +235,10 @@ def dead_letter(topic: str, key: bytes, value: bytes, error: Exception, partitio
                                                                       partition, offset)
 
 
-async def decode_events(events) -> list[Input]:
-    """Inputs of a batch of events; values that are not records of the topic's schema are dead-lettered as they are."""
+def decode_events(events) -> tuple[list[Input], list[tuple]]:
+    """Inputs of a batch of events, and dead letters for values that are not records of the topic's schema."""
     inputs: list[Input] = []
+    dead: list[tuple] = []
     for event in events:
         message = event.message
         schema, id_field = INPUT_TOPICS[message.topic]
@@ -240,10 +246,9 @@ async def decode_events(events) -> list[Input]:
             record = codec.decode(event.value, reader=schema)
             inputs.append(Input(message.topic, message.partition, message.offset, record[id_field], record))
         except (CodecError, TypeError, ValueError, KeyError) as exc:
-            topic, key, value, headers = dead_letter(message.topic, event.key or b"", event.value or b"", exc,
-                                               message.partition, message.offset)
-            await send_record(topic, key, value, headers)
-    return inputs
+            dead.append(dead_letter(message.topic, event.key or b"", event.value or b"", exc, message.partition,
+                                    message.offset))
+    return inputs, dead
 
 
 # -- customer messages ----------------------------------------------------------------------------------------
@@ -297,14 +302,17 @@ def observe(outcome: Outcome, message: dict, result: NluResult) -> None:
 
 @app.agent(topics["conversation.inbound"], name="conversation-engine")
 async def conversation_engine(stream):
+    pipeline = Pipeline(app, (sessions, identities))
     async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-        await atomically(handle_messages(events))
+        Pipeline.hold(events)
+        await guarded(handle_messages(events, pipeline))
 
 
-async def handle_messages(events) -> None:
-    inputs = await decode_events(events)
+async def handle_messages(events, pipeline: Pipeline) -> None:
+    inputs, dead = decode_events(events)
     results = await classify([i for i in inputs if needs_decision(i)])
-    await run_batch(inputs, decide_inbound(results, policy_file.current()))
+    records = decide_batch(inputs, decide_inbound(results, policy_file.current()))
+    await pipeline.submit(events, publisher(dead + records))
 
 
 # -- agent desk, agents' messages, timers ---------------------------------------------------------------------
@@ -335,11 +343,14 @@ def decide_timer(session: Session | None, inp: Input) -> Outcome | None:
 
 def make_agent(topic: str, decide: Decide):
     async def agent(stream):
+        pipeline = Pipeline(app, (sessions, identities))
         async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-            await atomically(handle(events))
+            Pipeline.hold(events)
+            await guarded(handle(events, pipeline))
 
-    async def handle(events) -> None:
-        await run_batch(await decode_events(events), decide)
+    async def handle(events, pipeline: Pipeline) -> None:
+        inputs, dead = decode_events(events)
+        await pipeline.submit(events, publisher(dead + decide_batch(inputs, decide)))
     agent.__name__ = f"engine_{topic.split('.')[-1]}"
     return agent
 
@@ -397,17 +408,17 @@ def sweep_due_identities(partition: int, due: list[tuple[bytes, bytes]], policy:
 
 
 async def sweep_partition(partition: int, index: TimerIndex, sweep: Callable, policy: Policy, now: float) -> None:
+    """The due timers of one partition, a slice at a time (messages go through between slices)."""
     after = None
     while True:
-        async with session_lock:
-            due = list(index.due(partition, now, after=after, limit=SWEEP_SLICE))
-            if not due:
-                return
-            timers = sweep(partition, due, policy, now) or []
-            await persist_all(sessions, identities)
-        await publish(timers)
+        due = list(index.due(partition, now, after=after, limit=SWEEP_SLICE))
+        if not due:
+            break
+        timers = sweep(partition, due, policy, now) or []
+        await sweep_pipeline.submit((), publisher(timers))
         after = due[-1][0]
-        await asyncio.sleep(0)  # messages go through between slices
+        await asyncio.sleep(0)
+    await sweep_pipeline.drain()
 
 
 @app.timer(interval=settings.session_sweep_interval_s)

@@ -32,8 +32,8 @@ from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
 from schemas.codec import AvroCodec
 from schemas.topics import SOURCES
-from streams.app import app, partition_for, send_record
-from streams.state import TimerIndex, active_partitions, atomically, durable_table, persist_all, recovered
+from streams.app import app, output, partition_for, table_options
+from streams.state import Pipeline, TimerIndex, active_partitions, durable_table, guarded, recovered
 
 log = logging.getLogger("centralita.normalize")
 settings = get_settings()
@@ -54,9 +54,10 @@ SWEEP_SLICE = 500
 codec = AvroCodec()
 SOURCE_OF_TOPIC = {f"channel.{source}.inbound.raw": source for source in SOURCES}
 raw_topics = app.topic(*SOURCE_OF_TOPIC, key_type=bytes, value_type=bytes)
-dedupe = durable_table(app, "inbound-message-ids", settings.raw_partitions,
+dedupe = durable_table(app, "inbound-message-ids", settings.raw_partitions, output, options=table_options(settings),
                        help="Provider message id -> the raw record that first carried it; expires after the dedupe window.")
 dedupe_timers = TimerIndex(dedupe, bucket_s=max(1.0, DEDUPE_WINDOW_S / 64))
+expiry_pipeline = Pipeline(app, (dedupe,))
 
 
 @dataclass(frozen=True)
@@ -137,17 +138,18 @@ def handle_raw(event) -> list[Output]:
 
 @app.agent(raw_topics, name="normalize")
 async def normalize_raw_events(stream):
+    pipeline = Pipeline(app, (dedupe,))  # the dedupe entries are durable before the messages they let through leave
     async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-        await atomically(handle_batch(events))
+        Pipeline.hold(events)
+        await guarded(pipeline.submit(events, publisher([out for event in events for out in handle_raw(event)])))
 
 
-async def handle_batch(events) -> None:
-    outputs: list[Output] = []
-    for event in events:
-        outputs += handle_raw(event)
-    await persist_all(dedupe)  # the dedupe entries are durable before the messages they let through leave
-    for out in outputs:
-        await send_record(out.topic, out.key, out.value, out.headers, out.partition)
+def publisher(outputs: list[Output]):
+    def publish_all() -> None:
+        out = output()
+        for item in outputs:
+            out.send(item.topic, item.value, item.key, item.headers, item.partition)
+    return publish_all
 
 
 @app.timer(interval=settings.session_sweep_interval_s)
@@ -172,4 +174,5 @@ async def expire_dedupe_entries() -> None:
                     EXPIRED.inc()
                 dedupe.stage(index_key, None, partition)
             after = due[-1][0]
-            await persist_all(dedupe)
+            await expiry_pipeline.submit((), lambda: None)
+        await expiry_pipeline.drain()

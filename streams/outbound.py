@@ -19,7 +19,7 @@ from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from schemas.codec import AvroCodec, CodecError
 from streams.app import app, send_record
 from streams.engine import DELIVERED, FORMATTED, load_session
-from streams.state import atomically
+from streams.state import guarded
 
 UNDELIVERABLE = Counter("centralita_outbound_dead_letters_total", "Outbound messages dead-lettered (no channel to deliver to)",
                         ["topic"])
@@ -63,4 +63,4 @@ async def format_replies(stream):
         headers = dict(event.headers) if not isinstance(event.headers, dict) else event.headers
         if headers.get(DELIVERED[0][0]) == DELIVERED[0][1]:
             continue  # the engine's own reply: its channel payloads are out already
-        await atomically(deliver_or_dead_letter(event))
+        await guarded(deliver_or_dead_letter(event))

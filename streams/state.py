@@ -23,7 +23,7 @@ import logging
 import os
 import traceback
 from pathlib import Path
-from typing import Any, Awaitable, Iterator, Optional
+from typing import Any, Awaitable, Callable, Iterator, Optional
 
 import faust
 from faust.stores import memory as memory_store
@@ -129,6 +129,7 @@ class DurableTableMixin:
     def _init_durable(self) -> None:
         self._staged: dict[tuple[int, bytes], bytes | None] = {}
         self._persist_lock = asyncio.Lock()
+        self.producer: Any = None  # an infra.async_producer.AsyncProducer, given by the app before the first persist
 
     def read(self, key: bytes, partition: int) -> bytes | None:
         """The current value (staged writes included) of `key` in `partition`."""
@@ -155,10 +156,11 @@ class DurableTableMixin:
         async with self._persist_lock:
             if not self._staged:
                 return
+            if self.producer is None:
+                self.producer = self._producer_factory()
             staged, self._staged = self._staged, {}
             topic = self.changelog_topic.get_topic_name()
-            producer = self.app.producer
-            pending = [await producer.send(topic, key, value, partition, None, None)
+            pending = [self.producer.send_tracked(topic, value, key, None, partition)
                        for (partition, key), value in staged.items()]
             try:
                 results = await asyncio.gather(*pending)
@@ -166,8 +168,8 @@ class DurableTableMixin:
                 raise StateNotDurable(f"{len(staged)} changelog writes of {topic} not acknowledged "
                                       f"({type(exc).__name__})") from exc
             latest: dict[int, int] = {}
-            for metadata in results:
-                latest[metadata.partition] = max(latest.get(metadata.partition, -1), metadata.offset)
+            for partition, offset in results:
+                latest[partition] = max(latest.get(partition, -1), offset)
             for partition, offset in latest.items():
                 self.data.set_persisted_offset(TP(topic, partition), offset)
 
@@ -184,12 +186,14 @@ class DurableGlobalTable(DurableTableMixin, faust.GlobalTable):
         self._init_durable()
 
 
-def durable_table(app: faust.App, name: str, partitions: int, *, is_global: bool = False,
-                  help: str = "") -> DurableTableMixin:
-    """Declare a durable table on `app` (bytes keys and values; the caller encodes)."""
+def durable_table(app: faust.App, name: str, partitions: int, producer: Callable[[], Any], *, is_global: bool = False,
+                  help: str = "", options: dict | None = None) -> DurableTableMixin:
+    """Declare a durable table on `app` (bytes keys and values; the caller encodes). `producer()` gives the
+    AsyncProducer its changelog records go through (the one the agents' effects use)."""
     cls = DurableGlobalTable if is_global else DurableTable
     table = cls(app=app, name=name, key_type=bytes, value_type=bytes, partitions=partitions, use_partitioner=True,
-                help=help)
+                help=help, options=options)
+    table._producer_factory = producer
     return app.tables.add(table)
 
 
@@ -202,24 +206,59 @@ async def persist_all(*tables: DurableTableMixin) -> None:
         crash(str(exc))
 
 
-async def atomically(work: Awaitable[None]) -> None:
-    """Run one batch's work (decide, persist, publish) to its end, whatever happens around it.
+class Pipeline:
+    """Where an agent's batches go once decided: their state is persisted, then their records are published, then
+    their input events are acknowledged, in order, in the background while the agent decides the next batch.
 
-    Faust acknowledges a batch's events once the agent asks for the next batch, and also when the agent's generator
-    is closed after an exception or a cancellation; acknowledged events are committed. So a batch must either finish
-    or take the worker down before anything is acknowledged: a cancellation (a graceful stop) waits for the batch
-    to finish, and any error stops the process at once (its inputs are replayed from the last commit)."""
-    task = asyncio.ensure_future(work)
+    Faust acknowledges a batch's events as soon as the agent asks for the next one (and when the agent's generator is
+    closed, after an error or a stop); acknowledged events are committed. So each event is held (one more reference)
+    until its batch's records are out: a crash or a stop before that leaves it uncommitted, to be replayed. Deciding
+    batch k+1 while batch k's state is on its way is safe: k+1's records wait for k+1's state, which is persisted
+    after (or with) k's, and decisions read the local store, which has every staged write.
+    """
+
+    def __init__(self, app: faust.App, tables: tuple[DurableTableMixin, ...], depth: int = 2) -> None:
+        self.app, self.tables, self.depth = app, tables, depth
+        self._inflight: list[asyncio.Future] = []
+
+    @staticmethod
+    def hold(events) -> None:
+        """Keep these events from being acknowledged until their batch is out (call first thing in the agent)."""
+        for event in events:
+            event.message.incref()
+
+    async def submit(self, events, publish: Callable[[], None]) -> None:
+        """Persist what is staged, then `publish()` (synchronous: hand the records over), then acknowledge `events`.
+        Waits only when more than `depth` batches are on their way (backpressure)."""
+        self._inflight = [task for task in self._inflight if not task.done()]
+        self._inflight.append(asyncio.ensure_future(self._finish(list(events), publish)))
+        while len(self._inflight) > self.depth:
+            await self._inflight.pop(0)
+
+    async def drain(self) -> None:
+        """Wait until every submitted batch is out."""
+        while self._inflight:
+            await self._inflight.pop(0)
+
+    async def _finish(self, events, publish: Callable[[], None]) -> None:
+        try:
+            await persist_all(*self.tables)
+            publish()
+        except Exception as exc:  # noqa: BLE001 - a batch that cannot be published must not be acknowledged
+            crash(f"a batch failed after its decision ({type(exc).__name__} at {code_location(exc)})")
+        consumer = self.app.consumer
+        for event in events:
+            event.message.ack(consumer)
+
+
+async def guarded(work: Awaitable[None]) -> None:
+    """An agent's work on one batch: an error stops the worker at once (never an agent that goes on, or stops, with
+    the batch's events acknowledged); a cancellation (a graceful stop) passes, the held events stay unacknowledged."""
     try:
-        await asyncio.shield(task)
+        await work
     except asyncio.CancelledError:
-        if not task.done():
-            try:
-                await task  # the stop waits for the batch in hand
-            except Exception as exc:  # noqa: BLE001
-                crash(f"a batch failed while the worker stopped ({type(exc).__name__})")
         raise
-    except Exception as exc:  # noqa: BLE001 - an agent must never go on (or stop) with half a batch acknowledged
+    except Exception as exc:  # noqa: BLE001
         crash(f"a batch failed ({type(exc).__name__} at {code_location(exc)})")
 
 

@@ -21,3 +21,18 @@ def test_parts_are_separated_unambiguously() -> None:
 def test_empty_parts_are_refused() -> None:
     with pytest.raises(ValueError):
         message_id("whatsapp", "")
+
+
+def test_ids_are_the_uuid5_of_their_parts_and_never_change() -> None:
+    import random
+    import uuid
+
+    from streams.ids import NAMESPACE
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        parts = ["".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(160, 0x2FFF)])) for _ in range(rng.randrange(1, 30)))
+                 for _ in range(rng.randrange(1, 4))]
+        expected = uuid.uuid5(NAMESPACE, "k" + chr(31) + chr(31).join(parts)).hex
+        assert derive_id("k", *parts) == f"k-{expected}"
+    assert message_id("whatsapp", "wamid.1") == "msg-" + uuid.uuid5(NAMESPACE, "msg\x1fwhatsapp\x1fwamid.1").hex
