@@ -57,7 +57,7 @@ def component_access(settings: Settings) -> tuple[Access, ...]:
                groups=(f"{app}-gateway-",),
                description="webhooks in (raw topics); follows web chat replies for open browser tabs"),
         Access("centralita-worker",
-               reads=(*raw_topics(), *conversation),
+               reads=(*raw_topics(), *(t for t in conversation if t != "conversation.inbound")),
                writes=(*raw_topics(), *conversation, "conversation.session", "conversation.log", "crm.case-events",
                        *channel_outbound_topics(), *(f"{t}.dlq" for t in raw_topics()),
                        *(f"{t}.dlq" for t in conversation)),

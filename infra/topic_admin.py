@@ -16,7 +16,7 @@ from schemas.topics import TopicSpec, catalog
 
 def catalog_for(settings: Settings) -> tuple[TopicSpec, ...]:
     """The topic catalog with this deployment's partition counts."""
-    return catalog(settings.raw_partitions, settings.conversation_partitions)
+    return catalog(settings.partitions)
 
 
 def changelog_config(settings: Settings) -> tuple[tuple[str, str], ...]:

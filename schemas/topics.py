@@ -51,18 +51,17 @@ def _with_dlq(spec: TopicSpec) -> tuple[TopicSpec, TopicSpec]:
     return TopicSpec(**{**spec.__dict__, "dead_letter": dlq.name}), dlq
 
 
-#: Partition counts of the catalog when a deployment does not choose its own (CENTRALITA_RAW_PARTITIONS,
-#: CENTRALITA_CONVERSATION_PARTITIONS). Every raw topic has the same count, and so has every conversation.* topic:
-#: the stream worker's tables are co-partitioned with them.
-RAW_PARTITIONS = 3
-CONVERSATION_PARTITIONS = 6
+#: Partition count of every topic when a deployment does not choose its own (CENTRALITA_PARTITIONS). One count for
+#: all: the stream worker decides a raw record on the partition it reads it from, with that partition's state, so
+#: raw, conversation and case topics and the worker's tables are co-partitioned.
+PARTITIONS = 6
 
 
-def catalog(raw_partitions: int = RAW_PARTITIONS, conversation_partitions: int = CONVERSATION_PARTITIONS) -> tuple[TopicSpec, ...]:
-    """Every topic with the given partition counts (raw channel topics; conversation and CRM topics)."""
-    if raw_partitions < 1 or conversation_partitions < 1:
-        raise ValueError("partition counts must be at least 1")
-    raw, conv = raw_partitions, conversation_partitions
+def catalog(partitions: int = PARTITIONS) -> tuple[TopicSpec, ...]:
+    """Every topic, with `partitions` partitions each (dead-letter topics: one)."""
+    if partitions < 1:
+        raise ValueError("the partition count must be at least 1")
+    raw = conv = partitions
     specs: list[TopicSpec] = []
     for source in SOURCES:
         specs += _with_dlq(TopicSpec(
@@ -73,8 +72,9 @@ def catalog(raw_partitions: int = RAW_PARTITIONS, conversation_partitions: int =
             f"channel.{source}.outbound", raw, 7 * DAY_MS, None, "conversation_id",
             description=f"Replies formatted for {source}'s limits, for the integration to deliver.",
         ))
-    specs += _with_dlq(TopicSpec("conversation.inbound", conv, 7 * DAY_MS, "InboundMessage", "conversation_id",
-                                 description="Canonical customer messages, in order per conversation."))
+    specs.append(TopicSpec("conversation.inbound", conv, 7 * DAY_MS, "InboundMessage", "conversation_id",
+                           description="Canonical customer messages, once each, in order per conversation: "
+                                       "written by the engine as it decides them."))
     specs += _with_dlq(TopicSpec("conversation.outbound", conv, 7 * DAY_MS, "OutboundMessage", "conversation_id",
                                  description="Replies to customers, before channel formatting."))
     specs += _with_dlq(TopicSpec("conversation.agent", conv, 7 * DAY_MS, "OutboundMessage", "conversation_id",

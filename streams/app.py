@@ -6,19 +6,24 @@ deterministic id and is deduplicated where it lands.
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 from functools import lru_cache
 from typing import Any, Mapping
 
 import faust
 from aiokafka.partitioner import murmur2
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.transport.consumer import ensure_TP
 from faust.types import TP
 
 from infra.async_producer import AsyncProducer, DeliveryFailed
 from infra.settings import Settings, get_settings
 from schemas.topics import TopicSpec
 from streams.state import crash
+
+log = logging.getLogger("centralita.worker")
 
 
 @lru_cache(maxsize=65_536)
@@ -84,6 +89,90 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return consumer
 
 
+def committable_end(committed: int | None, acked: list[int], acked_index: set[int], gaps: Any) -> int | None:
+    """The next offset to commit for one partition, or None: the end of the run of acknowledged offsets (and of
+    offsets the log does not have, `gaps`) that starts exactly at `committed`, the next offset to read. Consumes the
+    run from `acked`/`acked_index`, and drops acknowledgements of offsets below `committed` (read again after a seek)."""
+    if committed is None or not acked:
+        return None
+    if gaps:  # offsets the log does not have (compaction, transaction markers): count them as acknowledged
+        top = max(acked) + 1
+        for interval in sorted(gaps.overlap(0, top), key=lambda x: x.begin):
+            acked.extend(o for o in range(interval.begin, min(interval.end, top)) if o not in acked_index)
+        gaps.chop(0, top)
+    acked.sort()
+    stale = 0
+    while stale < len(acked) and acked[stale] < committed:
+        stale += 1
+    if stale:
+        acked_index.difference_update(acked[:stale])
+        del acked[:stale]
+    end = committed
+    for offset in acked:
+        if offset > end:
+            break
+        end = offset + 1  # duplicates (the same offset twice) do not break the run
+    if end == committed:
+        return None
+    run = [o for o in acked if o < end]
+    del acked[:len(run)]
+    acked_index.difference_update(run)
+    return end
+
+
+class PartitionOrder:
+    """Which offset of each partition an agent must handle next: in order, none skipped.
+
+    Faust can hand a stream records fetched before a seek (a rebalance seeks back to the committed offsets), and then
+    drops the records read again after it as already read, or counts the jump as a gap in the log: either way they
+    were never handled, and a commit went past them. Here a record past the next offset is held back and the
+    partition is sought back to the next offset (at most once a second); a record before it was handled already (its
+    replay re-emits the same records). Only when the same jump is still there after GIVE_UP_S and three seeks are the
+    missing offsets taken as absent from the log (a transaction marker, compaction: neither happens on the topics
+    Centralita writes).
+    """
+
+    GIVE_UP_S = 30.0
+
+    def __init__(self) -> None:
+        self.expected: dict[TP, int] = {}
+        self.seeking: dict[TP, tuple[int, int, float, float]] = {}  # tp -> (offset, seeks, first seek, last seek)
+
+    def admit(self, tp: TP, offset: int, committed: int | None, now: float | None = None) -> tuple[str, int | None]:
+        """("next" | "again" | "absent", None) to handle it, ("seek", offset to read again from) or ("wait", None)."""
+        now = time.monotonic() if now is None else now
+        expected = self.expected.get(tp, committed)
+        if expected is None or offset == expected:
+            self.expected[tp] = offset + 1
+            self.seeking.pop(tp, None)
+            return "next", None
+        if offset < expected:
+            return "again", None
+        sought, seeks, first, last = self.seeking.get(tp, (expected, 0, now, float("-inf")))
+        if sought != expected:
+            seeks, first, last = 0, now, float("-inf")
+        if seeks >= 3 and now - first >= self.GIVE_UP_S:
+            self.expected[tp] = offset + 1
+            self.seeking.pop(tp, None)
+            return "absent", expected
+        if now - last >= 1.0:
+            self.seeking[tp] = (expected, seeks + 1, first, now)
+            return "seek", expected
+        self.seeking[tp] = (sought, seeks, first, last)
+        return "wait", None
+
+    def restart(self, committed: dict) -> None:
+        """After a seek to the committed offsets: handling starts again there."""
+        self.expected.update(committed)
+        for tp in committed:
+            self.seeking.pop(tp, None)
+
+    def forget(self, tps) -> None:
+        for tp in tps:
+            self.expected.pop(tp, None)
+            self.seeking.pop(tp, None)
+
+
 class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
     """Faust's Kafka consumer, except that everything the worker produced is delivered before it commits.
 
@@ -96,6 +185,86 @@ class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    _decided: set | None = None
+    _order: "PartitionOrder | None" = None
+
+    @property
+    def order(self) -> "PartitionOrder":
+        if self._order is None:
+            self._order = PartitionOrder()
+        return self._order
+
+    async def admit(self, message: Any) -> bool:
+        """Whether an agent may handle this message now (see PartitionOrder); seeks back when offsets were skipped."""
+        verdict, offset = self.order.admit(message.tp, message.offset, self._committed_offset[message.tp])
+        if verdict == "seek":
+            log.info("%s[%d]: offset %d arrived before %d; reading again from %d", message.tp.topic,
+                     message.tp.partition, message.offset, offset, offset)
+            await self.seek(message.tp, offset)
+        elif verdict == "absent":
+            log.warning("%s[%d]: offsets %d-%d are not in the log; going on from %d", message.tp.topic,
+                        message.tp.partition, offset, message.offset - 1, message.offset)
+            self.mark_absent(message.tp, offset, message.offset)
+        return verdict in ("next", "again", "absent")
+
+    def mark_absent(self, tp: TP, start: int, end: int) -> None:
+        """Offsets start..end-1 do not exist: count them as handled for the commit."""
+        index, acked = self._acked_index[tp], self._acked[tp]
+        for offset in range(start, end):
+            if offset not in index:
+                index.add(offset)
+                acked.append(offset)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Faust takes a jump in fetched offsets for a gap in the log and counts the gap as acknowledged; after a
+        seek the jump was records fetched before it, which were then lost. Gaps are `admit`'s to decide."""
+
+    def mark_decided(self, message: Any) -> None:
+        """An agent has handled this message and published what it caused: its acknowledgement may count."""
+        if self._decided is None:
+            self._decided = set()
+        self._decided.add((message.tp, message.offset))
+
+    def ack(self, message: Any) -> bool:
+        """Count an acknowledgement only for a message an agent handled.
+
+        Faust's stream also acknowledges the messages it skips during a rebalance (fetched in the previous generation,
+        or while the flow was stopped: "otherwise the lag would increase"), counting on reading them again after the
+        seek; counted, they were committed unprocessed. Refused here, they hold the commit back until they are read
+        again and handled."""
+        key = (message.tp, message.offset)
+        if self._decided is None or key not in self._decided:
+            self._unacked_messages.discard(message)  # not in flight any more: this copy will not be handled
+            return False
+        self._decided.discard(key)
+        return super().ack(message)
+
+    async def on_partitions_revoked(self, revoked: set) -> None:
+        if self._decided:
+            self._decided = {key for key in self._decided if key[0] not in revoked}
+        self.order.forget(revoked)
+        await super().on_partitions_revoked(revoked)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets, remembering a committed offset of 0 as well (Faust keeps it as
+        "nothing committed", and then commits past messages it never processed: see `_new_offset`)."""
+        committed = await self.seek_to_committed()
+        known = {ensure_TP(tp): offset for tp, offset in committed.items() if offset is not None and offset >= 0}
+        self._read_offset.update({tp: offset or None for tp, offset in known.items()})
+        self._committed_offset.update(known)
+        self.order.restart(known)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """The offset to commit next: the end of the run of acknowledged offsets that starts exactly at the committed
+        one (the next offset to read).
+
+        Faust's own accepts a run that starts one past the committed offset, and anywhere when the partition has no
+        committed offset yet. After a rebalance, a message fetched in the previous generation is skipped by the stream
+        and read again only after the seek, so its successors could be acknowledged first and their commit skip it
+        for good. A partition without a committed offset does not commit here (the worker commits a start offset
+        for every partition before it starts, `initialize_group_offsets`)."""
+        return committable_end(self._committed_offset[tp], self._acked[tp], self._acked_index[tp], self._gap[tp])
 
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         if _output is not None:
@@ -180,6 +349,56 @@ def changelog_topics(faust_app: faust.App, settings: Settings) -> list[TopicSpec
             for name, table in faust_app.tables.items()]
 
 
+def input_topics(faust_app: faust.App) -> list[str]:
+    """Every topic the app's agents read (not the tables' changelogs, which recovery reads)."""
+    return sorted({name for agent in faust_app.agents.values() for name in agent.channel.topics})
+
+
+def initialize_group_offsets(settings: Settings, group: str, topics: list[str]) -> None:
+    """Commit a start offset for every partition of `topics` the group has none for (the log's start, or its end
+    with CENTRALITA_AUTO_OFFSET_RESET=latest), so that every partition a worker is given has a committed offset to
+    seek back to and to count acknowledgements from (and none that the log no longer has)."""
+    from confluent_kafka import TopicPartition
+
+    from infra.kafka_clients import make_consumer
+
+    consumer = make_consumer(settings, group_id=group)
+    try:
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions]
+        starts = []
+        for tp in _committed(consumer, partitions):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if tp.offset < 0:
+                starts.append(TopicPartition(tp.topic, tp.partition, high if settings.auto_offset_reset == "latest" else low))
+            elif tp.offset < low:  # retention deleted records nobody read: the log starts later now
+                log.warning("%s[%d]: committed offset %d is before the log start %d; records were lost to retention",
+                            tp.topic, tp.partition, tp.offset, low)
+                starts.append(TopicPartition(tp.topic, tp.partition, low))
+        if starts:
+            consumer.commit(offsets=starts, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def _committed(consumer, partitions: list, timeout_s: float = 60.0) -> list:
+    """The group's committed offsets, waiting while the broker's group coordinator is not ready (a fresh broker)."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:
+            if time.monotonic() > deadline or not exc.args[0].retriable() and exc.args[0].name() not in RETRY_ERRORS:
+                raise
+            time.sleep(0.5)
+
+
+#: Group coordinator errors a broker answers while it loads or moves the coordinator: worth waiting for.
+RETRY_ERRORS = {"NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE"}
+
+
 class PartitionCountMismatch(RuntimeError):
     """A topic's partition count on the broker differs from the one this worker was configured with."""
 
@@ -200,6 +419,7 @@ def declare_changelog_topics(faust_app: faust.App, settings: Settings) -> None:
     admin = make_admin(settings)
     changelogs = changelog_topics(faust_app, settings)
     create_topics(admin, settings.kafka_bootstrap, changelogs)
+    initialize_group_offsets(settings, faust_app.conf.id, input_topics(faust_app))
     expected = {spec.name: spec.partitions for spec in (*catalog_for(settings), *changelogs)}
     topics = cluster_metadata(admin, settings.kafka_bootstrap).topics
     wrong = [f"{name} has {len(topics[name].partitions)} partitions, settings say {count}"

@@ -1,8 +1,11 @@
 """The conversation engine's Faust agents: sessions, inference in micro-batches, routing, handoff, case events,
 the conversation log, and session timers.
 
-`conversation.inbound`, `.handoff`, `.agent` and `.timer` share the key (conversation id) and the partition count
-with the durable `sessions` table, so a conversation's state is local to every input that reads or writes it.
+The raw channel topics and `conversation.handoff`, `.agent` and `.timer` share the key (conversation id; a raw record
+keyed otherwise is moved to its conversation's partition first, `streams.normalize`) and the partition count with
+the durable tables, so a conversation's state is local to every input that reads or writes it. A customer message
+is decided where its raw record is read: no second hop through `conversation.inbound`, which the engine writes
+(the canonical message, first of what it causes) but does not read.
 
 Every input goes through one path (`decide_batch`, then a `Pipeline`):
 
@@ -42,6 +45,7 @@ from streams.conversation import CHANNEL_PAYLOAD, Effect, Outcome, Session, clos
     identity_of, identity_summary, remember, remembered_effects, session_deadline, timer_action, was_seen
 from streams.ids import derive_id
 from streams.knowledge_base import KnowledgeBase
+from streams.normalize import dedupe, publish_outputs, raw_topics, read_raw
 from streams.policy import Policy, PolicyFile
 from streams.state import Pipeline, TimerIndex, active_partitions, code_location, durable_table, guarded, recovered
 
@@ -51,7 +55,7 @@ codec = AvroCodec()
 policy_file = PolicyFile(settings.routing_policy_file) if settings.routing_policy_file else PolicyFile()
 kb = KnowledgeBase.load()
 nlu: Nlu = nlu_from_settings(settings)  # Triton by default; CENTRALITA_NLU_BACKEND=rules for the stand-in
-PARTITIONS = settings.conversation_partitions
+PARTITIONS = settings.partitions
 RETENTION_S = settings.session_retention_days * 86_400
 SWEEP_SLICE = 200
 
@@ -71,8 +75,7 @@ FORMATTED = Counter("centralita_outbound_messages_total", "Messages formatted fo
 DEAD_LETTERS = Counter("centralita_engine_dead_letters_total", "Events the engine could not handle (dead-lettered)", ["topic"])
 
 # Raw bytes, decoded here with fastavro into plain dicts: Faust's record classes cost more than the engine's decision.
-INPUT_TOPICS = {"conversation.inbound": ("InboundMessage", "message_id"),
-                "conversation.handoff": ("HandoffEvent", "event_id"),
+INPUT_TOPICS = {"conversation.handoff": ("HandoffEvent", "event_id"),
                 "conversation.agent": ("OutboundMessage", "message_id"),
                 "conversation.timer": ("SessionTimer", "timer_id")}
 topics = {name: app.topic(name, key_type=bytes, value_type=bytes) for name in INPUT_TOPICS}
@@ -105,6 +108,7 @@ class Input:
     offset: int
     id: str
     record: dict
+    raw: bytes | None = None  # the raw provider body a customer message came in (dead-lettered as it came)
 
     @property
     def conversation_id(self) -> str:
@@ -208,7 +212,7 @@ def decide_batch(inputs: list[Input], decide: Decide) -> list[Record | tuple]:
         try:
             records += apply(inp, decide, policy)
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the conversation engine
-            value = codec.encode(INPUT_TOPICS[inp.topic][0], inp.record)
+            value = inp.raw if inp.raw is not None else codec.encode(INPUT_TOPICS[inp.topic][0], inp.record)
             records.append(dead_letter(inp.topic, inp.conversation_id.encode(), value, exc, inp.partition, inp.offset))
     return records
 
@@ -278,6 +282,8 @@ def decide_inbound(results: dict[str, NluResult], policy: Policy) -> Decide:
         previous = load_identity(identity) if identity and session is None else None
         at = message["received_at"].timestamp()  # event time: decided again, it yields the same bytes
         outcome = handle_inbound(session, message, result, policy, kb, at, previous)
+        # the canonical message itself goes out with what it caused (and is remembered and replayed with it)
+        outcome.effects.insert(0, Effect("conversation.inbound", message["conversation_id"], "InboundMessage", message))
         if identity and outcome.session is not None:
             remember_identity(identity, identity_summary(outcome.session, at), policy)
         observe(outcome, message, result)
@@ -300,19 +306,31 @@ def observe(outcome: Outcome, message: dict, result: NluResult) -> None:
             REPEAT_CONTACTS.inc()
 
 
-@app.agent(topics["conversation.inbound"], name="conversation-engine")
+@app.agent(raw_topics, name="conversation-engine")
 async def conversation_engine(stream):
-    pipeline = Pipeline(app, (sessions, identities))
+    """Raw provider records in, everything a customer message causes out (the canonical message first)."""
+    pipeline = Pipeline(app, (dedupe, sessions, identities))
     async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-        Pipeline.hold(events)
-        await guarded(handle_messages(events, pipeline))
+        await guarded(handle_raw_batch(await pipeline.admit(events), pipeline))
 
 
-async def handle_messages(events, pipeline: Pipeline) -> None:
-    inputs, dead = decode_events(events)
+async def handle_raw_batch(events, pipeline: Pipeline) -> None:
+    inputs: list[Input] = []
+    passthrough: list = []  # forwards and dead letters of unreadable bodies
+    for event in events:
+        read = read_raw(event)
+        passthrough += read.outputs
+        message = event.message
+        inputs += [Input(message.topic, message.partition, message.offset, m["message_id"], m, event.value)
+                   for m in read.messages]
     results = await classify([i for i in inputs if needs_decision(i)])
     records = decide_batch(inputs, decide_inbound(results, policy_file.current()))
-    await pipeline.submit(events, publisher(dead + records))
+    publish_records = publisher(records)
+
+    def publish_all() -> None:
+        publish_outputs(passthrough)
+        publish_records()
+    await pipeline.submit(events, publish_all)
 
 
 # -- agent desk, agents' messages, timers ---------------------------------------------------------------------
@@ -343,10 +361,9 @@ def decide_timer(session: Session | None, inp: Input) -> Outcome | None:
 
 def make_agent(topic: str, decide: Decide):
     async def agent(stream):
-        pipeline = Pipeline(app, (sessions, identities))
+        pipeline = Pipeline(app, (dedupe, sessions, identities))
         async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-            Pipeline.hold(events)
-            await guarded(handle(events, pipeline))
+            await guarded(handle(await pipeline.admit(events), pipeline))
 
     async def handle(events, pipeline: Pipeline) -> None:
         inputs, dead = decode_events(events)

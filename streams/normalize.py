@@ -1,18 +1,20 @@
-"""Normalization agent: `channel.<source>.inbound.raw` to `conversation.inbound`, once per provider message.
+"""Raw records to canonical messages, once per provider message: the first step of the conversation engine.
 
 Raw records come from the gateway (keyed by conversation id, with `centralita.*` headers) or straight from a
 messaging integration (any key or none, no headers). Both are first-class:
 
 - **Time** is the gateway's `centralita.received_at` header, else the Kafka record's timestamp: never the clock of
-  the worker, so a record normalized again after a crash yields the same bytes.
-- **Where a message is decided**: on the raw partition its conversation id hashes to. A record that arrived on
-  another partition (an integration keyed it otherwise, or not at all) is forwarded there once, byte for byte,
-  with its time and a `centralita.forwarded` header; the copy is the one normalized. So a provider's redelivery
-  always meets the first delivery's dedupe entry, whichever partition it was published to.
+  the worker, so a record read again after a crash yields the same bytes.
+- **Where a message is decided**: on the partition its conversation id hashes to, where its session lives (every
+  topic the worker reads has the same partition count). A record that arrived on another partition (an integration
+  keyed it otherwise, or not at all) is forwarded there once, byte for byte, with its time and a
+  `centralita.forwarded` header; the copy is the one decided. So a provider's redelivery always meets the first
+  delivery's dedupe entry, whichever partition it was published to.
 - **Dedupe** (durable table `inbound-message-ids`, co-partitioned with the raw topics): the entry names the raw
-  record that first carried the message. That record, replayed after a crash, emits the same canonical message
-  again (a replay); any other record carrying it is a redelivery and is dropped. The entry is durable before the
-  message is published (state before effects), and expires after CENTRALITA_DEDUPE_DAYS (a tombstone).
+  record that first carried the message. That record, read again after a crash, is a replay and goes on to the
+  engine (which re-emits what it decided); any other record carrying the message is a redelivery and is dropped.
+  The entry is durable before anything the message causes leaves (the engine persists it with the session), and
+  it expires after CENTRALITA_DEDUPE_DAYS (a tombstone).
 
 Invalid events go to the raw topic's dead-letter topic, unchanged, with the reason in headers.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import orjson
@@ -30,10 +32,9 @@ from prometheus_client import Counter
 from connectors.channels import InvalidPayload, RawEvent, normalize as normalize_raw
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
-from schemas.codec import AvroCodec
 from schemas.topics import SOURCES
 from streams.app import app, output, partition_for, table_options
-from streams.state import Pipeline, TimerIndex, active_partitions, durable_table, guarded, recovered
+from streams.state import Pipeline, TimerIndex, active_partitions, durable_table, recovered
 
 log = logging.getLogger("centralita.normalize")
 settings = get_settings()
@@ -51,10 +52,9 @@ HTTP_HEADER_PREFIX = "http."
 DEDUPE_WINDOW_S = settings.dedupe_days * 86_400
 SWEEP_SLICE = 500
 
-codec = AvroCodec()
 SOURCE_OF_TOPIC = {f"channel.{source}.inbound.raw": source for source in SOURCES}
 raw_topics = app.topic(*SOURCE_OF_TOPIC, key_type=bytes, value_type=bytes)
-dedupe = durable_table(app, "inbound-message-ids", settings.raw_partitions, output, options=table_options(settings),
+dedupe = durable_table(app, "inbound-message-ids", settings.partitions, output, options=table_options(settings),
                        help="Provider message id -> the raw record that first carried it; expires after the dedupe window.")
 dedupe_timers = TimerIndex(dedupe, bucket_s=max(1.0, DEDUPE_WINDOW_S / 64))
 expiry_pipeline = Pipeline(app, (dedupe,))
@@ -62,11 +62,22 @@ expiry_pipeline = Pipeline(app, (dedupe,))
 
 @dataclass(frozen=True)
 class Output:
+    """A record to publish as it is (a forward to another partition, a dead letter)."""
+
     topic: str
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]] | None = None
     partition: int | None = None
+
+
+@dataclass
+class RawRead:
+    """What one raw record holds for this partition: canonical messages to decide (new ones and replays), and
+    records to publish as they are."""
+
+    messages: list[dict] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
 
 
 def header_map(event) -> dict[str, bytes]:
@@ -92,64 +103,58 @@ def raw_event(source: str, body: bytes, headers: dict[str, bytes], at_ms: int) -
                     received_at=datetime.fromtimestamp(at_ms / 1000, timezone.utc))
 
 
-def dedupe_or_emit(message: dict, partition: int, source_record: str, at_ms: int) -> list[Output]:
-    """The canonical message once: for the record that first carried it (again on its replays), never for others."""
+def first_delivery(message: dict, partition: int, source_record: str, at_ms: int) -> bool:
+    """Whether this record is the one that first carried the message (new, or read again after a crash); stages the
+    dedupe entry of a new one. False for a redelivery."""
     key = message["message_id"].encode()
     stored = dedupe.read(key, partition)
-    if stored is not None and orjson.loads(stored)["src"] != source_record:
-        DUPLICATES.labels(message["source"]).inc()
-        return []
-    if stored is None:
-        timer = dedupe_timers.move(key, partition, None, at_ms / 1000 + DEDUPE_WINDOW_S)
-        dedupe.stage(key, orjson.dumps({"src": source_record, "at": at_ms, "timer": timer.decode()}), partition)
+    if stored is not None:
+        if orjson.loads(stored)["src"] != source_record:
+            DUPLICATES.labels(message["source"]).inc()
+            return False
+        return True
+    timer = dedupe_timers.move(key, partition, None, at_ms / 1000 + DEDUPE_WINDOW_S)
+    dedupe.stage(key, orjson.dumps({"src": source_record, "at": at_ms, "timer": timer.decode()}), partition)
     NORMALIZED.labels(message["channel"]).inc()
-    return [Output("conversation.inbound", message["conversation_id"].encode(), codec.encode("InboundMessage", message))]
+    return True
 
 
-def handle_raw(event) -> list[Output]:
-    """What one raw record leads to: canonical messages (dedupe staged), a forward, or a dead letter."""
+def read_raw(event) -> RawRead:
+    """Canonical messages of one raw record that belong to this partition, a forward of the others, or a dead letter."""
     topic, partition, offset = event.message.topic, event.message.partition, event.message.offset
     source = SOURCE_OF_TOPIC[topic]
     headers = header_map(event)
     at_ms = received_ms(headers, event.message.timestamp)
+    read = RawRead()
     try:
         messages = normalize_raw(raw_event(source, event.value, headers, at_ms))
     except InvalidPayload as exc:
         INVALID.labels(source).inc()
-        return [Output(dead_letter_topic(topic), event.key, event.value or b"",
-                       dead_letter_headers("invalid_payload", exc.reason, "normalize", topic, partition, offset))]
+        read.outputs.append(Output(dead_letter_topic(topic), event.key, event.value or b"",
+                                   dead_letter_headers("invalid_payload", exc.reason, "normalize", topic, partition, offset)))
+        return read
     if not messages:
         IGNORED.labels(source).inc()
-    outputs: list[Output] = []
     elsewhere: dict[int, bytes] = {}
     for message in messages:
-        home = partition_for(message["conversation_id"].encode(), settings.raw_partitions)
+        home = partition_for(message["conversation_id"].encode(), settings.partitions)
         if home == partition:
-            outputs += dedupe_or_emit(message, partition, f"{partition}/{offset}", at_ms)
+            if first_delivery(message, partition, f"{partition}/{offset}", at_ms):
+                read.messages.append(message)
         elif FORWARDED_HEADER not in headers:  # a forwarded copy leaves its other messages to their own copies
             elsewhere.setdefault(home, message["conversation_id"].encode())
     for home, key in elsewhere.items():
         FORWARDED.labels(source).inc()
         kept = [(k, v) for k, v in headers.items() if k not in (RECEIVED_AT_HEADER, FORWARDED_HEADER)]
-        outputs.append(Output(topic, key, event.value, [*kept, (RECEIVED_AT_HEADER, str(at_ms).encode()),
-                                                        (FORWARDED_HEADER, f"{partition}/{offset}".encode())], home))
-    return outputs
+        read.outputs.append(Output(topic, key, event.value, [*kept, (RECEIVED_AT_HEADER, str(at_ms).encode()),
+                                                             (FORWARDED_HEADER, f"{partition}/{offset}".encode())], home))
+    return read
 
 
-@app.agent(raw_topics, name="normalize")
-async def normalize_raw_events(stream):
-    pipeline = Pipeline(app, (dedupe,))  # the dedupe entries are durable before the messages they let through leave
-    async for events in stream.take_events(settings.engine_batch_size, within=settings.engine_batch_wait_s):
-        Pipeline.hold(events)
-        await guarded(pipeline.submit(events, publisher([out for event in events for out in handle_raw(event)])))
-
-
-def publisher(outputs: list[Output]):
-    def publish_all() -> None:
-        out = output()
-        for item in outputs:
-            out.send(item.topic, item.value, item.key, item.headers, item.partition)
-    return publish_all
+def publish_outputs(outputs: list[Output]) -> None:
+    out = output()
+    for item in outputs:
+        out.send(item.topic, item.value, item.key, item.headers, item.partition)
 
 
 @app.timer(interval=settings.session_sweep_interval_s)

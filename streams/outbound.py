@@ -61,6 +61,6 @@ async def deliver_or_dead_letter(event) -> None:
 async def format_replies(stream):
     async for event in stream.events():
         headers = dict(event.headers) if not isinstance(event.headers, dict) else event.headers
-        if headers.get(DELIVERED[0][0]) == DELIVERED[0][1]:
-            continue  # the engine's own reply: its channel payloads are out already
-        await guarded(deliver_or_dead_letter(event))
+        if headers.get(DELIVERED[0][0]) != DELIVERED[0][1]:  # else the engine's own reply, its payloads are out
+            await guarded(deliver_or_dead_letter(event))
+        app.consumer.mark_decided(event.message)  # Faust acknowledges it when the loop moves on

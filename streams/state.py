@@ -212,7 +212,8 @@ class Pipeline:
 
     Faust acknowledges a batch's events as soon as the agent asks for the next one (and when the agent's generator is
     closed, after an error or a stop); acknowledged events are committed. So each event is held (one more reference)
-    until its batch's records are out: a crash or a stop before that leaves it uncommitted, to be replayed. Deciding
+    until its batch's records are out: a crash or a stop before that leaves it uncommitted, to be replayed. Each
+    partition's events are handled in offset order with none skipped (`admit`). Deciding
     batch k+1 while batch k's state is on its way is safe: k+1's records wait for k+1's state, which is persisted
     after (or with) k's, and decisions read the local store, which has every staged write.
     """
@@ -221,11 +222,16 @@ class Pipeline:
         self.app, self.tables, self.depth = app, tables, depth
         self._inflight: list[asyncio.Future] = []
 
-    @staticmethod
-    def hold(events) -> None:
-        """Keep these events from being acknowledged until their batch is out (call first thing in the agent)."""
+    async def admit(self, events) -> list:
+        """The events to handle, in their partitions' order, each held (not acknowledged) until its batch is out.
+        Call first thing in the agent. An event that arrived out of order is left out: it comes again."""
+        consumer = self.app.consumer
+        admitted = []
         for event in events:
-            event.message.incref()
+            if await consumer.admit(event.message):
+                event.message.incref()
+                admitted.append(event)
+        return admitted
 
     async def submit(self, events, publish: Callable[[], None]) -> None:
         """Persist what is staged, then `publish()` (synchronous: hand the records over), then acknowledge `events`.
@@ -248,6 +254,7 @@ class Pipeline:
             crash(f"a batch failed after its decision ({type(exc).__name__} at {code_location(exc)})")
         consumer = self.app.consumer
         for event in events:
+            consumer.mark_decided(event.message)
             event.message.ack(consumer)
 
 

@@ -73,7 +73,7 @@ def summary(result: dict) -> dict:
 def measure_capacity(settings, state: Path, warm: int, measured: int) -> dict:
     """The engine and the bare agent, one after the other, each draining the same backlog from its start."""
     run_id = uuid.uuid4().hex[:6]
-    create_topics(make_admin(settings), settings.kafka_bootstrap, [TopicSpec(REPLIES, settings.raw_partitions, 86_400_000,
+    create_topics(make_admin(settings), settings.kafka_bootstrap, [TopicSpec(REPLIES, settings.partitions, 86_400_000,
                                                                             None, "conversation_id")])
     engine_group, bare_group = f"bench-capacity-{run_id}", f"bench-bare-{run_id}"
     worker_start = capacity.end_offsets(settings, WORKER_TOPICS)

@@ -36,7 +36,7 @@ def test_customer_types_in_the_web_chat_and_sees_the_reply(kafka, tmp_path: Path
     consumer.subscribe(["conversation.inbound"])
     consumer.poll(1)
     env = {**kafka.env(), "CENTRALITA_APP_ID": f"e2e-{tag}", "CENTRALITA_STATE_DIR": str(tmp_path / "state"),
-           "CENTRALITA_WORKER_WEB_PORT": str(free_port())}
+           "CENTRALITA_WORKER_WEB_PORT": str(free_port()), "CENTRALITA_NLU_BACKEND": "rules"}
     with open(tmp_path / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "infra.cli", "worker", "-l", "warn"], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)

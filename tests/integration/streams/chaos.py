@@ -40,8 +40,7 @@ def start_own_broker(state: Path, **overrides) -> tuple[KafkaBroker, Settings]:
 def worker_env(settings: Settings, app_id: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, "CENTRALITA_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "CENTRALITA_APP_ID": app_id,
             "CENTRALITA_BROKER_SESSION_TIMEOUT_S": str(settings.broker_session_timeout_s),
-            "CENTRALITA_RAW_PARTITIONS": str(settings.raw_partitions),
-            "CENTRALITA_CONVERSATION_PARTITIONS": str(settings.conversation_partitions), **(extra or {})}
+            "CENTRALITA_PARTITIONS": str(settings.partitions), **(extra or {})}
 
 
 @dataclass
@@ -71,7 +70,8 @@ class WorkerPool:
 
     def kill(self, slot: int, why: str) -> None:
         """SIGKILL: no shutdown, no flush, no commit."""
-        process = self.processes[slot]
+        process = self.processes.pop(slot)
+        assert process.poll() is None, f"worker in slot {slot} had exited already ({process.returncode}); see {process.log_path}"
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         self.kills.append({"slot": slot, "pid": process.pid, "at": time.time(), "why": why})
@@ -207,3 +207,107 @@ def _redeliver_due(integration: RawIntegration, pending: list[tuple[float, str]]
     for item in [p for p in pending if p[0] <= now]:
         pending.remove(item)
         integration.redeliver(item[1])
+
+
+class Probes:
+    """One WhatsApp customer per partition, writing every `interval_s`; replies followed on the channel's outbound
+    topic. Tells when each partition answered, so a failover's gap can be measured from the outside."""
+
+    def __init__(self, settings: Settings, tag: str, interval_s: float = 0.5) -> None:
+        from confluent_kafka import TopicPartition
+
+        from infra.kafka_clients import make_consumer
+        from streams.app import partition_for
+
+        self.settings, self.tag, self.interval_s = settings, tag, interval_s
+        self.addresses: dict[int, str] = {}
+        n = 0
+        while len(self.addresses) < settings.partitions:
+            address = f"3469{int(tag[:6], 16) % 1000:03d}{n:04d}"
+            conversation = conversation_of("whatsapp", address)
+            self.addresses.setdefault(partition_for(conversation.encode(), settings.partitions), address)
+            n += 1
+        self.sent: dict[str, tuple[int, float]] = {}  # message id -> (partition, sent at)
+        self.replied: dict[str, float] = {}
+        self.producer = make_producer(settings)
+        self.consumer = make_consumer(settings, group_id=f"probes-{tag}")
+        topic = "channel.whatsapp.outbound"
+        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                              for p in parts])
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._send, daemon=True), threading.Thread(target=self._follow, daemon=True)]
+
+    def start(self) -> "Probes":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def _send(self) -> None:
+        i = 0
+        while not self.stop.wait(self.interval_s):
+            for partition, address in self.addresses.items():
+                provider_id = f"probe{self.tag}{partition}n{i}"
+                body = webhook_body(CustomerMessage("whatsapp", address, provider_id, "hola"))
+                self.producer.produce("channel.whatsapp.inbound.raw", key=conversation_of("whatsapp", address).encode(),
+                                      value=body)
+                with self.lock:
+                    self.sent[message_id("whatsapp", f"wamid.{provider_id}")] = (partition, time.time())
+            self.producer.poll(0)
+            i += 1
+
+    def _follow(self) -> None:
+        import json
+
+        while not self.stop.is_set():
+            for msg in self.consumer.consume(200, timeout=0.1):
+                if msg.error():
+                    continue
+                reply_to = json.loads(msg.value()).get("in_reply_to")
+                with self.lock:
+                    if reply_to in self.sent and reply_to not in self.replied:
+                        self.replied[reply_to] = time.time()
+
+    def answered_after(self, since: float) -> dict[int, float]:
+        """Per partition, when the first probe sent after `since` was answered (partitions still silent are missing)."""
+        first: dict[int, float] = {}
+        with self.lock:
+            for mid, (partition, at) in self.sent.items():
+                if at >= since and mid in self.replied:
+                    first[partition] = min(first.get(partition, float("inf")), self.replied[mid])
+        return first
+
+    def wait_all_answer(self, since: float, timeout_s: float) -> float | None:
+        """Seconds from `since` until every partition answered a probe sent after it, or None on timeout."""
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            first = self.answered_after(since)
+            if len(first) == len(self.addresses):
+                return max(first.values()) - since
+            time.sleep(0.1)
+        return None
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(5)
+        self.producer.flush(10)
+        self.consumer.close()
+
+
+def conversation_of(source: str, address: str) -> str:
+    """The conversation id the normalizer gives this customer's messages."""
+    from connectors.channels import RawEvent, normalize
+
+    body = webhook_body(CustomerMessage(source, address, "x", "x"))
+    return normalize(RawEvent(source, body))[0]["conversation_id"]
+
+
+def worker_messages(port: int) -> float:
+    """Messages this worker's engine decided (its /metrics)."""
+    import requests
+
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("centralita_engine_messages_total{"))

@@ -87,13 +87,13 @@ def test_sigkills_rebalances_and_a_broker_restart_leave_no_violation(own_broker,
     integration = RawIntegration(settings, tag, rng)
     stop = threading.Event()
     events: list[str] = []
-    for slot in range(WORKERS):
-        pool.start(slot)
-    for slot in range(WORKERS):
-        pool.wait_ready(slot)
     traffic = threading.Thread(target=converse, args=(integration, people, 7.0, 0.15, stop), daemon=True)
     faults = threading.Thread(target=chaos, args=(pool, broker, rng, stop, events), daemon=True)
     try:
+        for slot in range(WORKERS):
+            pool.start(slot)
+        for slot in range(WORKERS):
+            pool.wait_ready(slot)
         traffic.start()
         faults.start()
         faults.join(240)

@@ -63,7 +63,7 @@ def test_raw_events_become_canonical_once_and_invalid_ones_are_dead_lettered(kaf
     assert producer.flush(30) == 0
 
     env = {**kafka.env(), "CENTRALITA_APP_ID": f"it-normalize-{tag}", "CENTRALITA_STATE_DIR": str(tmp_path),
-           "CENTRALITA_WORKER_WEB_PORT": str(free_port())}
+           "CENTRALITA_WORKER_WEB_PORT": str(free_port()), "CENTRALITA_NLU_BACKEND": "rules"}  # normalization is the point
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
         worker = subprocess.Popen([sys.executable, "-m", "infra.cli", "worker", "-l", "warn"], env=env, stdout=out,
