@@ -26,16 +26,42 @@ class DeliveryFailed(RuntimeError):
 
 
 class AsyncProducer:
-    """One idempotent, acks=all librdkafka producer, polled on a thread of its own."""
+    """One idempotent, acks=all librdkafka producer, polled from the event loop that uses it.
 
-    def __init__(self, settings: Settings, on_failure: Callable[[str], None], **overrides: object) -> None:
+    Delivery reports are served by `poll()`. A poller thread would take the interpreter lock for every report and
+    push it off the loop's thread at each switch interval (a busy worker's replies then waited on their state for
+    tens of milliseconds); polled from the loop (every couple of milliseconds while a delivery is awaited, else
+    every 50 ms), reports are read where they are used. Without a running loop (scripts, the gateway's threads),
+    a thread polls instead."""
+
+    def __init__(self, settings: Settings, on_failure: Callable[[str], None], failures_only: bool = False,
+                 **overrides: object) -> None:
+        """`failures_only`: librdkafka reports only failed deliveries (no Python callback per record: for a producer
+        whose records are never awaited one by one; `send_tracked` is then not available)."""
         self.on_failure = on_failure
+        self.failures_only = failures_only
+        if failures_only:
+            overrides = {"delivery.report.only.error": True, **overrides}
         self.producer = make_producer(settings, on_delivery=self._on_delivery, **overrides)
         self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
-        self._poller.start()
+        self._awaited = 0  # tracked deliveries not reported yet: poll often while there are some
+        self._poller: threading.Thread | asyncio.Task | None = None
 
-    def _poll(self) -> None:
+    def _ensure_poller(self) -> None:
+        if self._poller is not None:
+            return
+        try:
+            self._poller = asyncio.get_running_loop().create_task(self._poll_in_loop())
+        except RuntimeError:  # no loop in this thread
+            self._poller = threading.Thread(target=self._poll_in_thread, name="producer-poll", daemon=True)
+            self._poller.start()
+
+    async def _poll_in_loop(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0)
+            await asyncio.sleep(0.002 if self._awaited else 0.05)
+
+    def _poll_in_thread(self) -> None:
         while not self._stop.is_set():
             self.producer.poll(0.05)
 
@@ -51,6 +77,7 @@ class AsyncProducer:
             args["headers"] = headers
         if partition is not None:
             args["partition"] = partition
+        self._ensure_poller()
         while True:
             try:
                 self.producer.produce(topic, **args)
@@ -66,15 +93,19 @@ class AsyncProducer:
     def send_tracked(self, topic: str, value: bytes | None, key: bytes | None = None, headers: Headers = None,
                      partition: int | None = None) -> asyncio.Future:
         """Hand a record over; the future resolves to (partition, offset) once the brokers have it, or fails."""
+        if self.failures_only:
+            raise RuntimeError("this producer reports failures only: its deliveries cannot be awaited")
         loop = asyncio.get_running_loop()
         done: asyncio.Future = loop.create_future()
 
         def on_delivery(err: KafkaError | None, msg) -> None:
+            self._awaited -= 1
             if err is not None:
                 loop.call_soon_threadsafe(_fail, done, DeliveryFailed(f"{msg.topic()}: {err.name()}"))
             else:
                 loop.call_soon_threadsafe(_resolve, done, (msg.partition(), msg.offset()))
 
+        self._awaited += 1
         self._produce(topic, value, key, headers, partition, on_delivery=on_delivery)
         return done
 
@@ -86,7 +117,8 @@ class AsyncProducer:
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
-        self._poller.join(1)
+        if isinstance(self._poller, threading.Thread):
+            self._poller.join(1)
         self.producer.flush(timeout_s)
 
 

@@ -46,19 +46,29 @@ def partition_for(key: bytes, partitions: int) -> int:
     return _key_hash(key) % partitions
 
 
-_output: AsyncProducer | None = None
+_outputs: dict[str, AsyncProducer] = {}
 
 
 def output() -> AsyncProducer:
-    """The worker's producer for every record it writes: outputs, dead letters, table changelogs (librdkafka).
+    """The worker's producer for what it publishes (effects, forwards, dead letters): librdkafka, reporting only
+    failures (a Python callback per record would compete with the agents for the interpreter).
 
     Created on first use, inside the worker. A record Kafka refuses for good stops the worker: committing past its
     input would lose it, and the state may already say it was sent; its inputs are replayed by whoever goes on."""
-    global _output
-    if _output is None:
+    return _producer("effects", failures_only=True)
+
+
+def changelog_output() -> AsyncProducer:
+    """The worker's producer for its tables' changelogs, whose deliveries are awaited (state before effects)."""
+    return _producer("changelogs", failures_only=False)
+
+
+def _producer(name: str, failures_only: bool) -> AsyncProducer:
+    if name not in _outputs:
         settings = get_settings()
-        _output = AsyncProducer(settings, on_failure=crash, **{"linger.ms": int(settings.producer_linger_s * 1000)})
-    return _output
+        _outputs[name] = AsyncProducer(settings, on_failure=crash, failures_only=failures_only,
+                                       **{"linger.ms": settings.producer_linger_s * 1000})
+    return _outputs[name]
 
 
 def table_options(settings: Settings) -> dict:
@@ -267,9 +277,9 @@ class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
         return committable_end(self._committed_offset[tp], self._acked[tp], self._acked_index[tp], self._gap[tp])
 
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
-        if _output is not None:
+        for producer in list(_outputs.values()):
             try:
-                await _output.flush()
+                await producer.flush()
             except DeliveryFailed as exc:
                 crash(f"not committing: {exc}")
         await self.app.producer.flush()
@@ -425,7 +435,7 @@ def declare_changelog_topics(faust_app: faust.App, settings: Settings) -> None:
     wrong = [f"{name} has {len(topics[name].partitions)} partitions, settings say {count}"
              for name, count in expected.items() if name in topics and len(topics[name].partitions) != count]
     if wrong:
-        raise PartitionCountMismatch("; ".join(wrong[:5]) + " (CENTRALITA_RAW_PARTITIONS / CENTRALITA_CONVERSATION_PARTITIONS)")
+        raise PartitionCountMismatch("; ".join(wrong[:5]) + " (CENTRALITA_PARTITIONS; the count is fixed when a topic is created)")
 
 
 app = create_app(get_settings())

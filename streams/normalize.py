@@ -33,7 +33,7 @@ from connectors.channels import InvalidPayload, RawEvent, normalize as normalize
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
 from schemas.topics import SOURCES
-from streams.app import app, output, partition_for, table_options
+from streams.app import app, changelog_output, output, partition_for, table_options
 from streams.state import Pipeline, TimerIndex, active_partitions, durable_table, recovered
 
 log = logging.getLogger("centralita.normalize")
@@ -54,7 +54,7 @@ SWEEP_SLICE = 500
 
 SOURCE_OF_TOPIC = {f"channel.{source}.inbound.raw": source for source in SOURCES}
 raw_topics = app.topic(*SOURCE_OF_TOPIC, key_type=bytes, value_type=bytes)
-dedupe = durable_table(app, "inbound-message-ids", settings.partitions, output, options=table_options(settings),
+dedupe = durable_table(app, "inbound-message-ids", settings.partitions, changelog_output, options=table_options(settings),
                        help="Provider message id -> the raw record that first carried it; expires after the dedupe window.")
 dedupe_timers = TimerIndex(dedupe, bucket_s=max(1.0, DEDUPE_WINDOW_S / 64))
 expiry_pipeline = Pipeline(app, (dedupe,))

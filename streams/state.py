@@ -22,10 +22,12 @@ import asyncio
 import logging
 import os
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, Optional
 
 import faust
+import orjson
 from faust.stores import memory as memory_store
 from faust.types import TP
 from yarl import URL
@@ -50,16 +52,40 @@ def crash(reason: str) -> None:
 
 # -- stores: explicit partitions, range scans -----------------------------------------------------------------
 
+def derive_timer_keys(events) -> dict[int, list[tuple[bytes, bytes]]]:
+    """The timer index keys of changelog records being recovered: every entry names its own (`"timer"` in its JSON),
+    so the index is kept locally and never sent to the changelog."""
+    derived: dict[int, list[tuple[bytes, bytes]]] = {}
+    for event in events:
+        value = event.message.value
+        if not value or value[:1] != b"{":
+            continue
+        try:
+            timer = orjson.loads(value).get("timer")
+        except orjson.JSONDecodeError:
+            continue
+        if timer:
+            derived.setdefault(event.message.partition, []).append((timer.encode(), b""))
+    return derived
+
+
 class MemoryStore(memory_store.Store):
     """Faust's in-memory store, written per partition (for unit tests and throw-away workers)."""
 
-    def write(self, partition: int, key: bytes, value: bytes | None) -> None:
-        if value is None:
-            self.data.pop(key, None)
-            self._key_partition.pop(key, None)
-        else:
-            self.data[key] = value
-            self._key_partition[key] = partition
+    def apply_changelog_batch(self, batch, to_key, to_value) -> None:
+        batch = list(batch)
+        super().apply_changelog_batch(batch, to_key, to_value)
+        for partition, writes in derive_timer_keys(batch).items():
+            self.apply(partition, writes)
+
+    def apply(self, partition: int, writes: list[tuple[bytes, bytes | None]], offset: int | None = None) -> None:
+        for key, value in writes:
+            if value is None:
+                self.data.pop(key, None)
+                self._key_partition.pop(key, None)
+            else:
+                self.data[key] = value
+                self._key_partition[key] = partition
 
     def read(self, partition: int, key: bytes) -> bytes | None:
         return self.data.get(key)
@@ -77,18 +103,31 @@ class MemoryStore(memory_store.Store):
 
 def _rocks_store_class() -> type:
     from faust.stores import rocksdb as rocksdb_store
+    from rocksdict import WriteBatch
 
     class RocksStore(rocksdb_store.Store):
         """Faust's RocksDB store (rocksdict), written per partition instead of per current event."""
 
-        def write(self, partition: int, key: bytes, value: bytes | None) -> None:
-            db = self._db_for_partition(partition)
-            if value is None:
-                db.delete(key)
-                self._key_index.pop(key, None)
-            else:
-                db.put(key, value)
-                self._key_index[key] = partition
+        def apply(self, partition: int, writes: list[tuple[bytes, bytes | None]], offset: int | None = None) -> None:
+            """One atomic write batch: the values, and the changelog offset they reach (Faust's recovery marker), so
+            the local store never holds a write its changelog does not, nor a marker ahead of its data."""
+            batch = WriteBatch(raw_mode=True)
+            for key, value in writes:
+                if value is None:
+                    batch.delete(key)
+                    self._key_index.pop(key, None)
+                else:
+                    batch.put(key, value)
+                    self._key_index[key] = partition
+            if offset is not None:
+                batch.put(self.offset_key, str(offset).encode())
+            self._db_for_partition(partition).write(batch)
+
+        def apply_changelog_batch(self, batch, to_key, to_value) -> None:
+            batch = list(batch)
+            super().apply_changelog_batch(batch, to_key, to_value)
+            for partition, writes in derive_timer_keys(batch).items():
+                self.apply(partition, writes)
 
         def read(self, partition: int, key: bytes) -> bytes | None:
             return self._db_for_partition(partition).get(key)
@@ -104,6 +143,13 @@ def _rocks_store_class() -> type:
                     yield key, value
 
     return RocksStore
+
+
+@dataclass(frozen=True)
+class LocalWrite:
+    """A staged write that stays local (not sent to the changelog)."""
+
+    value: bytes | None
 
 
 # -- tables ---------------------------------------------------------------------------------------------------
@@ -127,51 +173,81 @@ class DurableTableMixin:
                    key_serializer="raw", value_serializer="raw", loop=self.loop, options=self.options)  # type: ignore[attr-defined]
 
     def _init_durable(self) -> None:
-        self._staged: dict[tuple[int, bytes], bytes | None] = {}
-        self._persist_lock = asyncio.Lock()
+        self._staged: dict[tuple[int, bytes], bytes | None] = {}  # not yet sent to the changelog
+        self._overlay: dict[bytes, bytes | None] = {}  # staged or in flight: what reads see before the store
         self.producer: Any = None  # an infra.async_producer.AsyncProducer, given by the app before the first persist
 
     def read(self, key: bytes, partition: int) -> bytes | None:
         """The current value (staged writes included) of `key` in `partition`."""
+        overlay = self._overlay
+        if key in overlay:
+            return overlay[key]
         return self.data.read(partition, key)
 
     def stage(self, key: bytes, value: bytes | None, partition: int) -> None:
-        """Write (None: delete) now in the local store; the changelog record goes out with the next `persist()`."""
-        self.data.write(partition, key, value)
+        """Write (None: delete) now for every later read; the changelog record goes out with the next `persist()`, and
+        the local store takes the write once the changelog has it."""
+        self._overlay[key] = value
         self._staged[(partition, key)] = value
 
+    def stage_local(self, key: bytes, value: bytes | None, partition: int) -> None:
+        """A write derived from others (a timer index key): it goes to the local store with the next persisted
+        batch but not to the changelog; recovery derives it again from the entries (`derive_timer_keys`)."""
+        self._overlay[key] = value
+        self._staged[(partition, key)] = LocalWrite(value)
+
     def scan(self, partition: int, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return self.data.scan(partition, start, stop)
+        """The durable keys in [start, stop) of a partition, oldest first (writes still in flight are left out, and
+        keys deleted by one are skipped)."""
+        overlay = self._overlay
+        for key, value in self.data.scan(partition, start, stop):
+            if key in overlay and overlay[key] is None:
+                continue
+            yield key, value
 
     @property
     def staged(self) -> int:
         return len(self._staged)
 
     async def persist(self) -> None:
-        """Send every staged write to the changelog and wait until the broker acknowledged all of them.
+        """Make every staged write durable (see `persist_all`, which does several tables in one round trip)."""
+        await persist_all(self)
 
-        Holds a lock, so a caller returns only once its writes (possibly sent by another caller) are acknowledged.
-        StateNotDurable when any of them failed: the caller must not publish what depends on them.
-        """
-        async with self._persist_lock:
-            if not self._staged:
-                return
-            if self.producer is None:
-                self.producer = self._producer_factory()
-            staged, self._staged = self._staged, {}
-            topic = self.changelog_topic.get_topic_name()
-            pending = [self.producer.send_tracked(topic, value, key, None, partition)
-                       for (partition, key), value in staged.items()]
-            try:
-                results = await asyncio.gather(*pending)
-            except Exception as exc:  # noqa: BLE001 - any delivery failure means "not durable"
-                raise StateNotDurable(f"{len(staged)} changelog writes of {topic} not acknowledged "
-                                      f"({type(exc).__name__})") from exc
-            latest: dict[int, int] = {}
-            for partition, offset in results:
-                latest[partition] = max(latest.get(partition, -1), offset)
-            for partition, offset in latest.items():
-                self.data.set_persisted_offset(TP(topic, partition), offset)
+    def _send_staged(self) -> tuple[dict, dict] | None:
+        """Hand the staged writes to the producer: (writes by partition, future of each partition's last record).
+
+        Only the last record of each partition is awaited: the producer is idempotent, so the broker takes a
+        partition's records in order, without gaps, and any failure stops the worker (`on_failure`)."""
+        if not self._staged:
+            return None
+        if self.producer is None:
+            self.producer = self._producer_factory()
+        staged, self._staged = self._staged, {}
+        topic = self.changelog_topic.get_topic_name()
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        logged: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for (partition, key), value in staged.items():
+            if isinstance(value, LocalWrite):
+                by_partition.setdefault(partition, []).append((key, value.value))
+            else:
+                by_partition.setdefault(partition, []).append((key, value))
+                logged.setdefault(partition, []).append((key, value))
+        pending = {}
+        for partition, writes in logged.items():
+            for key, value in writes[:-1]:
+                self.producer.send(topic, value, key, None, partition)
+            key, value = writes[-1]
+            pending[partition] = self.producer.send_tracked(topic, value, key, None, partition)
+        return by_partition, pending
+
+    def _apply_acknowledged(self, by_partition: dict, offsets: dict[int, int]) -> None:
+        """The acknowledged writes go to the local store (with the changelog offset they reach) and leave the overlay."""
+        overlay = self._overlay
+        for partition, writes in by_partition.items():
+            self.data.apply(partition, writes, offsets.get(partition))
+            for key, value in writes:
+                if key in overlay and overlay[key] is value and (partition, key) not in self._staged:
+                    del overlay[key]  # the store has it now (unless a newer write is staged)
 
 
 class DurableTable(DurableTableMixin, faust.Table):
@@ -197,13 +273,44 @@ def durable_table(app: faust.App, name: str, partitions: int, producer: Callable
     return app.tables.add(table)
 
 
+_last_persist: asyncio.Future | None = None  # completion of the latest persist_all: each waits for the one before
+
+
 async def persist_all(*tables: DurableTableMixin) -> None:
-    """Make every staged write of these tables durable, or stop the worker (nothing that depends on them may leave)."""
+    """Make every staged write of these tables durable: all sent at once, then awaited; then written to the local
+    stores. StateNotDurable when a write failed: nothing that depends on it may leave (the pipeline stops the worker).
+
+    Persists overlap (the producer batches them together) but complete in the order they were called: a caller
+    returns only once its own writes and every earlier caller's are acknowledged, so whatever its decisions read
+    (staged by anyone before) is durable when it returns."""
+    global _last_persist
+    sent = [(table, table._send_staged()) for table in tables]
+    sent = [(table, batch) for table, batch in sent if batch is not None]
+    previous, done = _last_persist, asyncio.get_running_loop().create_future()
+    _last_persist = done
     try:
-        for table in tables:
-            await table.persist()
-    except StateNotDurable as exc:
-        crash(str(exc))
+        try:
+            results = await asyncio.gather(*(future for _, (_, pending) in sent for future in pending.values()))
+        except Exception as exc:  # noqa: BLE001 - any delivery failure means "not durable"
+            raise StateNotDurable(f"changelog writes not acknowledged ({type(exc).__name__})") from exc
+        if previous is not None:
+            await asyncio.shield(previous)
+        position = 0
+        for table, (by_partition, pending) in sent:
+            acknowledged = results[position:position + len(pending)]
+            position += len(pending)
+            table._apply_acknowledged(by_partition, dict(acknowledged))
+        done.set_result(None)
+    except BaseException as exc:
+        done.set_exception(exc if isinstance(exc, StateNotDurable) else StateNotDurable(type(exc).__name__))
+        done.exception()  # retrieved: the next persist re-raises it
+        raise
+    finally:
+        if _last_persist is done and done.done():
+            _last_persist = None
+
+
+PERSIST: list = []
 
 
 class Pipeline:
@@ -218,7 +325,7 @@ class Pipeline:
     after (or with) k's, and decisions read the local store, which has every staged write.
     """
 
-    def __init__(self, app: faust.App, tables: tuple[DurableTableMixin, ...], depth: int = 2) -> None:
+    def __init__(self, app: faust.App, tables: tuple[DurableTableMixin, ...], depth: int = 8) -> None:
         self.app, self.tables, self.depth = app, tables, depth
         self._inflight: list[asyncio.Future] = []
 
@@ -248,7 +355,12 @@ class Pipeline:
 
     async def _finish(self, events, publish: Callable[[], None]) -> None:
         try:
+            import time as _t
+            t0 = _t.perf_counter()
             await persist_all(*self.tables)
+            PERSIST.append(_t.perf_counter() - t0)
+            if len(PERSIST) >= 50:
+                log.warning("PERSIST avg %.1f ms max %.1f", 1000*sum(PERSIST)/len(PERSIST), 1000*max(PERSIST)); PERSIST.clear()
             publish()
         except Exception as exc:  # noqa: BLE001 - a batch that cannot be published must not be acknowledged
             crash(f"a batch failed after its decision ({type(exc).__name__} at {code_location(exc)})")
@@ -297,9 +409,9 @@ class TimerIndex:
         """Stage the entry's new deadline (None: no deadline); returns its index key to remember on the entry."""
         new_timer = self.key(due, key) if due is not None else None
         if old_timer and old_timer != new_timer:
-            self.table.stage(old_timer, None, partition)
+            self.table.stage_local(old_timer, None, partition)
         if new_timer and new_timer != old_timer:
-            self.table.stage(new_timer, b"", partition)
+            self.table.stage_local(new_timer, b"", partition)
         return new_timer
 
     def due(self, partition: int, now: float, after: bytes | None = None,

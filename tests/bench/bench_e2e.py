@@ -87,6 +87,8 @@ def measure_capacity(settings, state: Path, warm: int, measured: int) -> dict:
     try:
         bare_times = capacity.reply_times(settings, REPLIES, outputs_start, capacity.in_reply_to,
                                           set(backlog.warm + backlog.measured), timeout, lambda: bare.poll() is None)
+        if bare.poll() is not None:
+            raise RuntimeError(f"the bare Faust agent exited ({bare.returncode}); see {state / 'bare-agent.log'}")
     finally:
         capacity.stop(bare)
     engine = start_worker(settings, state, engine_group, "worker-capacity")
@@ -94,6 +96,8 @@ def measure_capacity(settings, state: Path, warm: int, measured: int) -> dict:
     try:
         engine_times = capacity.reply_times(settings, "channel.whatsapp.outbound", outputs_start, capacity.in_reply_to,
                                             set(ids), timeout, lambda: engine.poll() is None)
+        if engine.poll() is not None:
+            raise RuntimeError(f"the engine worker exited ({engine.returncode}); see {state / 'worker-capacity.log'}")
     finally:
         capacity.stop(engine)
     measured_ids = backlog.measured_message_ids

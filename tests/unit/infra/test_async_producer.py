@@ -25,7 +25,7 @@ def test_an_untracked_record_that_is_never_delivered_is_reported() -> None:
         while not failures and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        producer._stop.set()
+        producer.close(1)
     assert failures and "conversation.outbound" in failures[0] and "value" not in failures[0]
 
 
@@ -42,5 +42,5 @@ def test_a_tracked_record_fails_its_future_and_flush_says_what_is_left() -> None
     try:
         asyncio.run(scenario())
     finally:
-        producer._stop.set()
+        producer.close(1)
     assert failures == ["a record for conversation.log was not delivered (_MSG_TIMED_OUT)"]
