@@ -310,9 +310,6 @@ async def persist_all(*tables: DurableTableMixin) -> None:
             _last_persist = None
 
 
-PERSIST: list = []
-
-
 class Pipeline:
     """Where an agent's batches go once decided: their state is persisted, then their records are published, then
     their input events are acknowledged, in order, in the background while the agent decides the next batch.
@@ -355,12 +352,7 @@ class Pipeline:
 
     async def _finish(self, events, publish: Callable[[], None]) -> None:
         try:
-            import time as _t
-            t0 = _t.perf_counter()
             await persist_all(*self.tables)
-            PERSIST.append(_t.perf_counter() - t0)
-            if len(PERSIST) >= 50:
-                log.warning("PERSIST avg %.1f ms max %.1f", 1000*sum(PERSIST)/len(PERSIST), 1000*max(PERSIST)); PERSIST.clear()
             publish()
         except Exception as exc:  # noqa: BLE001 - a batch that cannot be published must not be acknowledged
             crash(f"a batch failed after its decision ({type(exc).__name__} at {code_location(exc)})")
