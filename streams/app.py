@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import faust
 from aiokafka.partitioner import murmur2
@@ -144,9 +144,12 @@ class PartitionOrder:
 
     GIVE_UP_S = 30.0
 
+    STALL_S = 3.0
+
     def __init__(self) -> None:
         self.expected: dict[TP, int] = {}
         self.seeking: dict[TP, tuple[int, int, float, float]] = {}  # tp -> (offset, seeks, first seek, last seek)
+        self.progress: dict[TP, float] = {}  # tp -> when it last admitted a record (or was sought back)
 
     def admit(self, tp: TP, offset: int, committed: int | None, now: float | None = None) -> tuple[str, int | None]:
         """("next" | "again" | "absent", None) to handle it, ("seek", offset to read again from) or ("wait", None)."""
@@ -155,6 +158,7 @@ class PartitionOrder:
         if expected is None or offset == expected:
             self.expected[tp] = offset + 1
             self.seeking.pop(tp, None)
+            self.progress[tp] = now
             return "next", None
         if offset < expected:
             return "again", None
@@ -171,16 +175,31 @@ class PartitionOrder:
         self.seeking[tp] = (sought, seeks, first, last)
         return "wait", None
 
+    def stalled(self, highwater: Callable[[TP], int | None], now: float | None = None) -> list[tuple[TP, int]]:
+        """Partitions whose next offset exists on the broker but has not come for STALL_S (a seek whose records
+        Faust dropped, with nothing arriving after them to ask again): (tp, offset to read again from)."""
+        now = time.monotonic() if now is None else now
+        stuck = []
+        for tp, expected in self.expected.items():
+            end = highwater(tp)
+            if end is not None and end > expected and now - self.progress.get(tp, now) >= self.STALL_S:
+                stuck.append((tp, expected))
+                self.progress[tp] = now  # once per STALL_S at most
+        return stuck
+
     def restart(self, committed: dict) -> None:
         """After a seek to the committed offsets: handling starts again there."""
         self.expected.update(committed)
+        now = time.monotonic()
         for tp in committed:
             self.seeking.pop(tp, None)
+            self.progress[tp] = now
 
     def forget(self, tps) -> None:
         for tp in tps:
             self.expected.pop(tp, None)
             self.seeking.pop(tp, None)
+            self.progress.pop(tp, None)
 
 
 class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
@@ -439,6 +458,21 @@ def declare_changelog_topics(faust_app: faust.App, settings: Settings) -> None:
 
 
 app = create_app(get_settings())
+
+
+@app.timer(interval=1.0)
+async def unstick_partitions() -> None:
+    """Seek back a partition whose next record exists but has not come (see PartitionOrder.stalled)."""
+    from streams.state import recovered
+
+    consumer = app.consumer
+    if not recovered(app) or not isinstance(consumer, FlushBeforeCommitConsumer):
+        return
+    assigned = consumer.assignment()
+    for tp, offset in consumer.order.stalled(consumer.highwater):
+        if tp in assigned:
+            log.info("%s[%d]: offset %d has not come; reading again from it", tp.topic, tp.partition, offset)
+            await consumer.seek(tp, offset)
 
 # Agents register themselves on `app` when imported.
 from streams import engine, metrics, normalize, outbound  # noqa: E402,F401

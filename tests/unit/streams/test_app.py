@@ -66,3 +66,17 @@ def test_a_gap_that_stays_after_several_seeks_is_taken_as_absent_from_the_log() 
     assert order.admit(tp, 9, committed=5, now=40) == ("next", None)
     order.forget([tp])
     assert order.admit(tp, 20, committed=20, now=50) == ("next", None)  # after a rebalance: from the committed offset
+
+
+def test_a_partition_whose_next_record_never_comes_is_read_again() -> None:
+    from faust.types import TP
+
+    from streams.app import PartitionOrder
+
+    tp, quiet, order = TP("channel.twilio.inbound.raw", 1), TP("conversation.agent", 1), PartitionOrder()
+    order.restart({tp: 7, quiet: 3})
+    ends = {tp: 12, quiet: 3}  # tp has records 7-11 on the broker; quiet has none to read
+    assert order.stalled(ends.get, now=order.progress[tp] + 1) == []  # not yet
+    assert order.stalled(ends.get, now=order.progress[tp] + PartitionOrder.STALL_S) == [(tp, 7)]
+    order.admit(tp, 7, committed=7, now=order.progress[tp] + 0.1)
+    assert order.stalled(ends.get, now=order.progress[tp] + 1) == []  # it moves again
