@@ -51,19 +51,19 @@ def component_access(settings: Settings) -> tuple[Access, ...]:
     app = settings.app_id
     conversation = ("conversation.inbound", "conversation.outbound", "conversation.agent", "conversation.handoff",
                     "conversation.timer")
+    engine_inputs = ("conversation.handoff", "conversation.agent", "conversation.timer")
     changelogs = (f"{app}-sessions-changelog", f"{app}-identities-changelog", f"{app}-inbound-message-ids-changelog")
     return (
         Access("centralita-gateway", reads=("channel.webchat.outbound",), writes=raw_topics(),
                groups=(f"{app}-gateway-",),
                description="webhooks in (raw topics); follows web chat replies for open browser tabs"),
         Access("centralita-worker",
-               reads=(*raw_topics(), *(t for t in conversation if t != "conversation.inbound")),
+               reads=(*raw_topics(), *engine_inputs),
                writes=(*raw_topics(), *conversation, "conversation.session", "conversation.log", "crm.case-events",
-                       *channel_outbound_topics(), *(f"{t}.dlq" for t in raw_topics()),
-                       *(f"{t}.dlq" for t in conversation)),
+                       *channel_outbound_topics(), *(f"{t}.dlq" for t in (*raw_topics(), *engine_inputs))),
                owned_prefixes=(f"{app}-",), groups=(app,),
-               description="Faust worker: normalize (moves a raw record to its conversation's partition), conversation "
-                           "engine, session timers, outbound formatting; owns its changelogs"),
+               description="Faust worker: the conversation engine (normalizes raw records, moving a record to its "
+                           "conversation's partition; sessions, timers, replies formatted per channel); owns its changelogs"),
         Access("centralita-crm-sink", reads=("crm.case-events",), writes=("crm.case-events.dlq",),
                groups=(settings.crm_group_id,), description="case events into the CRM"),
         Access("centralita-anonymizer", reads=("conversation.log",), groups=(ANONYMIZER_GROUP,),

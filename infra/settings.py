@@ -69,7 +69,6 @@ class Settings(BaseSettings):
     engine_batch_size: int = Field(64, description="Most inbound records the engine takes in one batch (one inference call, one state write).")
     engine_batch_wait_s: float = Field(0.02, description="Longest wait to fill a batch.")
     session_sweep_interval_s: float = Field(30.0, gt=0, description="How often the worker looks for timers that fell due: idle sessions to close, expired dedupe ids, closed sessions and identities past retention.")
-    worker_instance_id: str = Field("", description="Static group membership (group.instance.id) of a worker with a stable identity (a StatefulSet pod name): a restart within the session timeout takes its partitions back without a rebalance.")
     gateway_port: int = Field(8080, description="Webhook gateway port.")
     gateway_publish_timeout_s: float = Field(10.0, description="How long the gateway waits for Kafka before answering 503.")
     gateway_max_body_bytes: int = Field(1_048_576, description="Largest webhook body the gateway accepts (413 above).")

@@ -72,9 +72,10 @@ def catalog(partitions: int = PARTITIONS) -> tuple[TopicSpec, ...]:
             f"channel.{source}.outbound", raw, 7 * DAY_MS, None, "conversation_id",
             description=f"Replies formatted for {source}'s limits, for the integration to deliver.",
         ))
-    specs.append(TopicSpec("conversation.inbound", conv, 7 * DAY_MS, "InboundMessage", "conversation_id",
-                           description="Canonical customer messages, once each, in order per conversation: "
-                                       "written by the engine as it decides them."))
+    specs += _with_dlq(TopicSpec("conversation.inbound", conv, 7 * DAY_MS, "InboundMessage", "conversation_id",
+                                 description="Canonical customer messages, once each, in order per conversation: "
+                                             "written by the engine as it decides them (for its readers' dead letters: "
+                                             "the .dlq)."))
     specs += _with_dlq(TopicSpec("conversation.outbound", conv, 7 * DAY_MS, "OutboundMessage", "conversation_id",
                                  description="Replies to customers, before channel formatting."))
     specs += _with_dlq(TopicSpec("conversation.agent", conv, 7 * DAY_MS, "OutboundMessage", "conversation_id",

@@ -475,4 +475,4 @@ async def unstick_partitions() -> None:
             await consumer.seek(tp, offset)
 
 # Agents register themselves on `app` when imported.
-from streams import engine, metrics, normalize, outbound  # noqa: E402,F401
+from streams import engine, metrics, normalize  # noqa: E402,F401

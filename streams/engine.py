@@ -35,6 +35,7 @@ from typing import Callable
 import orjson
 from prometheus_client import Counter, Histogram
 
+from connectors.channels.outbound import UnroutableOutbound
 from inference.nlu import Nlu, NluResult, nlu_from_settings
 from infra.dead_letters import dead_letter_headers, dead_letter_topic
 from infra.settings import get_settings
@@ -75,6 +76,8 @@ CONFIDENCE = Histogram("centralita_engine_intent_confidence", "Intent confidence
 LATENCY = Histogram("centralita_engine_reply_latency_seconds", "From receiving a message to publishing its reply",
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 FORMATTED = Counter("centralita_outbound_messages_total", "Messages formatted for a channel", ["channel", "kind"])
+UNDELIVERABLE = Counter("centralita_outbound_dead_letters_total", "Messages dead-lettered: no channel to deliver them to",
+                        ["topic"])
 DEAD_LETTERS = Counter("centralita_engine_dead_letters_total", "Events the engine could not handle (dead-lettered)", ["topic"])
 
 # Raw bytes, decoded here with fastavro into plain dicts: Faust's record classes cost more than the engine's decision.
@@ -97,8 +100,9 @@ sweep_pipeline = Pipeline(app, (sessions, identities))
 # them again every time; after a restart they are published again (same id: the engine decides them once).
 issued_timers: dict[str, float] = {}
 
-#: Bot replies on conversation.outbound say they were delivered already (the engine formats them itself), so the
-#: outbound agent leaves them alone and formats only replies other systems publish there.
+#: Bot replies on conversation.outbound say they were delivered already (the engine formats them and publishes their
+#: channel payloads itself): conversation.outbound is the record of replies, not a way in. Other systems reach a
+#: customer through conversation.agent.
 DELIVERED = [("centralita.delivered", b"engine")]
 
 
@@ -234,12 +238,18 @@ def publisher(records: list) -> Callable[[], None]:
 
 
 def dead_letter(topic: str, key: bytes, value: bytes, error: Exception, partition: int, offset: int) -> tuple[str, bytes, bytes, list]:
-    DEAD_LETTERS.labels(topic).inc()
-    log.error("engine could not handle an event of %s (%s at %s); dead-lettered", topic, type(error).__name__,
-              code_location(error))
-    reason = "undecodable" if isinstance(error, CodecError) else "engine_error"
-    return dead_letter_topic(topic), key, value, dead_letter_headers(reason, type(error).__name__, "engine", topic,
-                                                                      partition, offset)
+    """The dead letter of an input the engine cannot handle: the reason and the error's type in headers (or, for a
+    message naming no channel we deliver to, which field is wrong); never the content."""
+    if isinstance(error, UnroutableOutbound):
+        UNDELIVERABLE.labels(topic).inc()
+        reason, detail = "unroutable", str(error)
+    else:
+        DEAD_LETTERS.labels(topic).inc()
+        log.error("engine could not handle an event of %s (%s at %s); dead-lettered", topic, type(error).__name__,
+                  code_location(error))
+        reason = "undecodable" if isinstance(error, CodecError) else "engine_error"
+        detail = type(error).__name__
+    return dead_letter_topic(topic), key, value, dead_letter_headers(reason, detail, "engine", topic, partition, offset)
 
 
 def decode_events(events) -> tuple[list[Input], list[tuple]]:

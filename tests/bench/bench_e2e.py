@@ -33,8 +33,8 @@ from tests.bench.bare_agent import REPLIES
 
 DESCRIPTION = "engine capacity vs a bare Faust agent on the same backlog, and p50/p99 latency at several offered loads"
 #: The topics a worker's consumer group reads; changelogs are read by recovery, not by the group.
-WORKER_TOPICS = (*(f"channel.{source}.inbound.raw" for source in SOURCES), "conversation.inbound", "conversation.outbound",
-                 "conversation.handoff", "conversation.agent", "conversation.timer")
+WORKER_TOPICS = (*(f"channel.{source}.inbound.raw" for source in SOURCES), "conversation.handoff", "conversation.agent",
+                 "conversation.timer")
 
 
 def start_worker(settings, state: Path, app_id: str, name: str, env: dict | None = None) -> subprocess.Popen:

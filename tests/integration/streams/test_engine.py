@@ -111,31 +111,33 @@ def test_a_conversation_answered_escalated_silenced_and_closed(kafka, triton, tm
     assert address[:6] not in metrics and "4711" not in metrics  # no personal data in labels
 
 
-def test_an_undeliverable_reply_is_dead_lettered_and_the_next_one_still_goes_out(kafka, triton, tmp_path: Path) -> None:
+def test_a_message_for_no_known_channel_is_dead_lettered_and_the_next_one_still_goes_out(kafka, triton, tmp_path: Path) -> None:
+    """Another system reaches a customer through conversation.agent; a message naming a channel integration we do not
+    deliver to is dead-lettered with the reason, and the engine goes on."""
     from infra.dead_letters import headers_dict
     from streams.audit import read_messages
 
     tag = uuid.uuid4().hex[:8]
     conv = f"conv-dlq-{tag}"
     now = datetime.now(timezone.utc)
-    reply = {"message_id": f"out-{tag}", "in_reply_to": None, "conversation_id": conv, "channel": "SMS",
-             "recipient_id": "+34600111222", "author": "BOT", "agent_id": None, "created_at": now, "text": "hola",
-             "language": "es", "quick_replies": [], "template": None, "metadata": {"source": "carrier-pigeon"}}
+    notice = {"message_id": f"out-{tag}", "in_reply_to": None, "conversation_id": conv, "channel": "SMS",
+              "recipient_id": "+34600111222", "author": "AGENT", "agent_id": "notices", "created_at": now, "text": "hola",
+              "language": "es", "quick_replies": [], "template": None, "metadata": {"source": "carrier-pigeon"}}
     worker = start_worker(kafka, tmp_path, f"it-outbound-{tag}", triton.settings_env())
     producer = make_producer(kafka.settings)
     try:
-        send(producer, "conversation.outbound", "OutboundMessage", conv, reply)
-        send(producer, "conversation.outbound", "OutboundMessage", conv, {**reply, "message_id": f"out2-{tag}", "metadata": {}})
+        send(producer, "conversation.agent", "OutboundMessage", conv, notice)
+        send(producer, "conversation.agent", "OutboundMessage", conv, {**notice, "message_id": f"out2-{tag}", "metadata": {}})
         producer.flush(10)
         deadline = time.monotonic() + 60
         delivered, dead = [], []
         while time.monotonic() < deadline and not (delivered and dead):
             delivered = [m for m in read_messages(kafka.settings, "channel.twilio.outbound") if m.key() == conv.encode()]
-            dead = [m for m in read_messages(kafka.settings, "conversation.outbound.dlq") if m.key() == conv.encode()]
+            dead = [m for m in read_messages(kafka.settings, "conversation.agent.dlq") if m.key() == conv.encode()]
             time.sleep(1)
     finally:
         stop_worker(worker)
     assert len(dead) == 1 and CODEC.decode(dead[0].value())["message_id"] == f"out-{tag}"
     headers = headers_dict(dead[0].headers())
     assert headers["centralita.dlq.reason"] == "unroutable" and "metadata.source" in headers["centralita.dlq.detail"]
-    assert len(delivered) == 1  # the agent did not crash on the first one
+    assert len(delivered) == 1  # the engine did not stop at the first one

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 #: Every module that declares metrics.
 METRIC_MODULES = ("infra.metrics", "inference.client", "connectors.gateway", "connectors.crm.sink", "streams.normalize",
-                  "streams.engine", "streams.outbound", "streams.metrics")
+                  "streams.engine", "streams.metrics")
 #: Triton's own metrics the dashboard and rules use (https://docs.nvidia.com/deeplearning/triton-inference-server/
 #: user-guide/docs/user_guide/metrics.html), and Prometheus's synthetic `up`.
 EXTERNAL = {"up", "nv_inference_request_success", "nv_inference_request_failure", "nv_inference_count",

@@ -56,6 +56,6 @@ def test_strimzi_user_carries_the_same_acls() -> None:
     assert rules == {("topic", "crm.case-events", ("Read", "Describe")), ("topic", "crm.case-events.dlq", ("Write", "Describe")),
                      ("group", "centralita-crm-sink", ("Read",))}
     worker = strimzi_kafka_user(access("centralita-worker"), "centralita", "centralita")
-    both = [r for r in worker["spec"]["authorization"]["acls"] if r["resource"]["name"] == "conversation.inbound"]
-    assert both == [{"resource": {"type": "topic", "name": "conversation.inbound", "patternType": "literal"},
-                     "operations": ["Read", "Write", "Describe"], "host": "*"}]
+    both = [r for r in worker["spec"]["authorization"]["acls"] if r["resource"]["name"] == "channel.whatsapp.inbound.raw"]
+    assert both == [{"resource": {"type": "topic", "name": "channel.whatsapp.inbound.raw", "patternType": "literal"},
+                     "operations": ["Read", "Write", "Describe"], "host": "*"}]  # read, and written by a forward
