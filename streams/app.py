@@ -469,10 +469,21 @@ async def unstick_partitions() -> None:
     if not recovered(app) or not isinstance(consumer, FlushBeforeCommitConsumer):
         return
     assigned = consumer.assignment()
-    for tp, offset in consumer.order.stalled(consumer.highwater):
-        if tp in assigned:
-            log.info("%s[%d]: offset %d has not come; reading again from it", tp.topic, tp.partition, offset)
+
+    def highwater(tp: TP) -> int | None:
+        if tp not in assigned:
+            return None  # revoked meanwhile: not ours to look at
+        try:
+            return consumer.highwater(tp)
+        except AssertionError:  # aiokafka: "Partition is not assigned" (a rebalance began)
+            return None
+
+    for tp, offset in consumer.order.stalled(highwater):
+        log.info("%s[%d]: offset %d has not come; reading again from it", tp.topic, tp.partition, offset)
+        try:
             await consumer.seek(tp, offset)
+        except (AssertionError, KeyError, ValueError) as exc:  # revoked between the check and the seek
+            log.info("%s[%d]: not sought back (%s)", tp.topic, tp.partition, type(exc).__name__)
 
 # Agents register themselves on `app` when imported.
 from streams import engine, metrics, normalize  # noqa: E402,F401
