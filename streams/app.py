@@ -230,12 +230,20 @@ class FlushBeforeCommitConsumer(aiokafka_driver.Consumer):
         if verdict == "seek":
             log.info("%s[%d]: offset %d arrived before %d; reading again from %d", message.tp.topic,
                      message.tp.partition, message.offset, offset, offset)
-            await self.seek(message.tp, offset)
+            await self.seek_back(message.tp, offset)
         elif verdict == "absent":
             log.warning("%s[%d]: offsets %d-%d are not in the log; going on from %d", message.tp.topic,
                         message.tp.partition, offset, message.offset - 1, message.offset)
             self.mark_absent(message.tp, offset, message.offset)
         return verdict in ("next", "again", "absent")
+
+    async def seek_back(self, tp: TP, offset: int) -> None:
+        """Read `tp` again from `offset`. Through the consumer's own thread: Faust's `seek` calls aiokafka from the
+        caller's thread, where it raced the fetcher (a KeyError that stopped the worker)."""
+        try:
+            await self._thread.seek_wait({tp: offset})
+        except Exception as exc:  # noqa: BLE001 - revoked meanwhile (IllegalStateError): the next owner reads it
+            log.info("%s[%d]: not sought back (%s)", tp.topic, tp.partition, type(exc).__name__)
 
     def mark_absent(self, tp: TP, start: int, end: int) -> None:
         """Offsets start..end-1 do not exist: count them as handled for the commit."""
@@ -480,10 +488,7 @@ async def unstick_partitions() -> None:
 
     for tp, offset in consumer.order.stalled(highwater):
         log.info("%s[%d]: offset %d has not come; reading again from it", tp.topic, tp.partition, offset)
-        try:
-            await consumer.seek(tp, offset)
-        except (AssertionError, KeyError, ValueError) as exc:  # revoked between the check and the seek
-            log.info("%s[%d]: not sought back (%s)", tp.topic, tp.partition, type(exc).__name__)
+        await consumer.seek_back(tp, offset)
 
 # Agents register themselves on `app` when imported.
 from streams import engine, metrics, normalize  # noqa: E402,F401
