@@ -30,6 +30,7 @@ from infra.topic_admin import catalog_for, create_topics
 from schemas.topics import SOURCES, TopicSpec
 from tests.bench import capacity
 from tests.bench.bare_agent import REPLIES
+from tests.integration.streams.workers import stop_worker
 
 DESCRIPTION = "engine capacity vs a bare Faust agent on the same backlog, and p50/p99 latency at several offered loads"
 #: The topics a worker's consumer group reads; changelogs are read by recovery, not by the group.
@@ -90,7 +91,7 @@ def measure_capacity(settings, state: Path, warm: int, measured: int) -> dict:
         if bare.poll() is not None:
             raise RuntimeError(f"the bare Faust agent exited ({bare.returncode}); see {state / 'bare-agent.log'}")
     finally:
-        capacity.stop(bare)
+        stop_worker(bare)
     engine = start_worker(settings, state, engine_group, "worker-capacity")
     ids = {capacity.message_id("whatsapp", pid): pid for pid in backlog.warm + backlog.measured}
     try:
@@ -99,7 +100,7 @@ def measure_capacity(settings, state: Path, warm: int, measured: int) -> dict:
         if engine.poll() is not None:
             raise RuntimeError(f"the engine worker exited ({engine.returncode}); see {state / 'worker-capacity.log'}")
     finally:
-        capacity.stop(engine)
+        stop_worker(engine)
     measured_ids = backlog.measured_message_ids
     models = capacity.inbound_models(settings, outputs_start, set(measured_ids))
     by_model = {mid: t for mid, t in engine_times.items() if mid in measured_ids and models.get(mid)}
@@ -133,7 +134,7 @@ def run(quick: bool = False) -> dict:
         for rate in loads:
             details[f"offered_{rate}"] = summary(run_simulation(settings, rate, seconds, seed=rate, drain_s=30))
     finally:
-        capacity.stop(worker)
+        stop_worker(worker)
 
     at_500 = details.get("offered_500", {})
     return {"bench": "e2e", "unit": "msg/s answered (raw topics to channel outbound topics, one worker, inference through Triton on CPU)",

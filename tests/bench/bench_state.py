@@ -32,7 +32,7 @@ from infra.settings import get_settings
 from infra.stack import Stack
 from infra.topic_admin import catalog_for, create_topics
 from infra.webhooks import CustomerMessage, webhook_body
-from tests.bench.capacity import stop
+from tests.integration.streams.workers import stop_worker
 
 DESCRIPTION = "worker RSS and changelog size after 100k/200k conversations with retention, and restart time with 100k sessions"
 POLICY = """
@@ -189,7 +189,7 @@ def run(quick: bool = False) -> dict:
         bounded = drive(settings, worker, port, str(random.randint(30_000, 39_999)), second, (first, second), data_dir,
                         bounded_id, progress)
     finally:
-        stop(worker)
+        stop_worker(worker)
     print(file=sys.stderr)
 
     restart_id = f"bench-restart-{run_id}"
@@ -206,9 +206,9 @@ def run(quick: bool = False) -> dict:
         worker.wait(10)
     print(file=sys.stderr)
     own_disk = first_answer_after_start(settings, root / "restart", restart_id, long, str(prefix + 2))
-    stop(own_disk.pop("worker"))
+    stop_worker(own_disk.pop("worker"))
     new_node = first_answer_after_start(settings, root / "restart-new-node", restart_id, long, str(prefix + 3))
-    stop(new_node.pop("worker"))
+    stop_worker(new_node.pop("worker"))
     growth = {k: round(bounded[1]["worker_rss_mb"] / bounded[0]["worker_rss_mb"], 2) for k in ("worker_rss_mb",)}
     level = sum(bounded[1]["changelog_mb"].values()) / max(0.01, sum(bounded[0]["changelog_mb"].values()))
     return {"bench": "state", "unit": "MB and seconds (one worker, RocksDB store, rule-based inference)",

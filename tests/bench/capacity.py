@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -142,12 +141,3 @@ def rate(times: dict[str, float]) -> float:
         return 0.0
     values = sorted(times.values())
     return round(len(values) / max(1e-6, values[-1] - values[0]), 1)
-
-
-def stop(process: subprocess.Popen, timeout_s: float = 30) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
