@@ -28,13 +28,18 @@ def evaluate(path: Path = EVAL_FILE, detector: PiiDetector | None = None) -> dic
     fp = {t: 0 for t in TYPES}
     fn = {t: 0 for t in TYPES}
     kept = total_keep = 0
+    clean_rows = clean_changed = rows = 0
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         if "text" not in row:
             continue
         text = row["text"]
+        rows += 1
         gold = [(kind, *_spans(text, value)) for kind, value in row["pii"]]
         found = detector.find(text)
+        if not gold:
+            clean_rows += 1
+            clean_changed += bool(found)
         for kind, start, end in gold:
             if any(f.type == kind and f.start < end and start < f.end for f in found):
                 tp[kind] += 1
@@ -52,4 +57,6 @@ def evaluate(path: Path = EVAL_FILE, detector: PiiDetector | None = None) -> dic
                     "support": tp[t] + fn[t]} for t in TYPES}
     all_tp, all_fp, all_fn = sum(tp.values()), sum(fp.values()), sum(fn.values())
     return {"set": str(path), "recall": round(all_tp / (all_tp + all_fn), 3), "precision": round(all_tp / (all_tp + all_fp), 3),
-            "lookalikes_preserved": round(kept / total_keep, 3) if total_keep else None, "per_type": per_type}
+            "lookalikes_preserved": round(kept / total_keep, 3) if total_keep else None,
+            "pii_free_rows": clean_rows, "pii_free_changed": round(clean_changed / clean_rows, 3) if clean_rows else None,
+            "rows": rows, "per_type": per_type}
