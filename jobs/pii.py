@@ -67,12 +67,18 @@ _DOT = r"(?:\.|\s*\(?\[?\s*(?:dot|punto)\s*\]?\)?\s*)"
 EMAIL = re.compile(rf"(?<![a-z0-9_%+-])[a-z0-9][a-z0-9_%+-]*(?:{_DOT}[a-z0-9_%+-]+)*{_AT}[a-z0-9-]+(?:{_DOT}[a-z0-9-]+)*{_DOT}(?:com|es|org|net|eu|io|co|uk|info|cat|gal|mx|ar|fr|de|it|pt|edu|gov)\b",
                    re.IGNORECASE)
 _AT_WORD = re.compile(r"(?<![a-z])at(?![a-z])")  # a written-out email needs 'at' as a word ('arroba' is checked apart)
-PLAIN_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{2,4}){3,8}\b", re.IGNORECASE)
+# People put spaces around the @ ('ana @ gmail.com', 'ana@ gmail.com'); a domain with a dot must follow.
+PLAIN_EMAIL = re.compile(r"[\w.%+-]+ ?@ ?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){3,9}\b", re.IGNORECASE)  # printed in 4s, the last group shorter
 CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-DNI_NIE = re.compile(r"\b(?:[XYZ][-\s]?\d{7}|\d{8})[-\s]?[A-Z]\b", re.IGNORECASE)
+DNI_NIE = re.compile(r"\b(?:[XYZ][-\s]?\d{7}|\d{8}|\d{2}\.\d{3}\.\d{3})[-\s]?[A-Z]\b", re.IGNORECASE)  # 12.345.678-Z too
 PASSPORT = re.compile(r"\b(?:pasaporte|passport)(?:\s+(?:n[ºo°.]*|num(?:ero|ber)?|no\.?|#|es|is|:))*\s*:?\s*([A-Z]{1,3}\d{6,8}|\d{9})\b",
                       re.IGNORECASE)
+# A Spanish passport number is three letters and six digits; people write it without saying what it is ('mi doc es
+# pab123456'). Codes of that shape that are references carry their kind as the letters (SKU, REF...) or after a cue.
+PASSPORT_ES = re.compile(r"(?<![\w-])([A-Z]{3}\d{6})(?![\w-])", re.IGNORECASE)
+NOT_PASSPORT_PREFIXES = frozenset(("sku", "ref", "ped", "ord", "inv", "fac", "art", "cod", "ean", "upc", "prd", "tkt", "inc",
+                                   "cas", "rma", "fra", "alb", "env", "pkg", "box", "lot", "ser", "mod", "ver"))
 IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])", re.IGNORECASE)
 _MONTHS = (r"enero|febrero|marzo|abril|mayo|junio|julio|agosto|sept?iembre|octubre|noviembre|diciembre|"
@@ -108,6 +114,11 @@ NAME_CUE = re.compile(r"\b(?i:m[e]? ?(?:llamo|yamo)|mi nombre es|soy|my name is|
 PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\+?\d[\d\s().\-/]{5,20}\d(?![\w])")
 # A number right after one of these is a reference (order, ticket, customer number), not a phone. 'number' alone is
 # not one: 'my number is', 'phone number', 'US number' come before phone numbers.
+# Words right before a number that say it is a phone number: with one, a number libphonenumber finds possible
+# (the right length) but not valid (a range not allocated yet, a typo) is masked all the same.
+PHONE_CUE = re.compile(r"(?:\b(?:tel|telf|tlf|tfno|telefono|movil|mobile|cell|phone|whatsapp|numero|number|contacto|llamad\w*|"
+                       r"llama\w*|call|ring|text|sms|fijo|al|on)\b|tel\.)\W{0,3}(?:\w+\W{1,3}){0,2}$")
+DATE_SHAPE = re.compile(r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}$")
 _REFERENCES = (r"order|pedido|ref\w*|tracking|seguimiento|cliente|client|customer|ticket|factura|invoice|albaran|envio|"
                r"shipment|parcel|paquete|socio|member|account|cuenta|expediente|case|caso|incidencia|localizador|booking|reserva")
 REFERENCE_CUE = re.compile(rf"(?:#|\bn[ºo°]\.?|\b(?:{_REFERENCES})(?:\s+(?:number|numero|no\.?|n[ºo°]\.?|id|code|codigo))?)\s*(?:de\s+\w+\s*)?:?\s*#?\s*$")
@@ -174,7 +185,7 @@ class PiiDetector:
     def _numbers(self, text: str, folded: str, digit_count: int, add, free) -> None:
         """Everything that needs a digit: IBAN, card, ID, passport, IPv4, date of birth, phone, address. Each
         detector runs only when the text has what it needs (enough digits, a cue word): most messages have none."""
-        if digit_count >= 12:  # the shortest IBANs (Norway) have 13 characters, 11 of them digits beyond the country
+        if digit_count >= 4:  # check digits and a few more: some BBANs are mostly letters (Romania, Malta)
             for m in IBAN.finditer(text):
                 end = _longest_valid_iban(text, m.start(), m.end())
                 if end:
@@ -186,12 +197,17 @@ class PiiDetector:
                     add("CARD", *m.span())
         if digit_count >= 7:
             for m in DNI_NIE.finditer(text):
-                value = re.sub(r"[-\s]", "", m.group(0)).upper()
+                value = re.sub(r"[-\s.]", "", m.group(0)).upper()
                 if stdnum_dni.is_valid(value) or stdnum_nie.is_valid(value):
                     add("ID", *m.span())
         if "pasaporte" in folded or "passport" in folded:
             for m in PASSPORT.finditer(text):
                 add("PASSPORT", *m.span(1))
+        if digit_count >= 6:
+            for m in PASSPORT_ES.finditer(text):
+                if folded[m.start():m.start() + 3] not in NOT_PASSPORT_PREFIXES and \
+                        not REFERENCE_CUE.search(folded[max(0, m.start() - 24):m.start()]):
+                    add("PASSPORT", *m.span(1))
         if "." in text:
             for m in IPV4.finditer(text):
                 if _is_ip(m.group(0)) and not VERSION_CUE.search(folded[max(0, m.start() - 24):m.start()]):
@@ -219,7 +235,8 @@ class PiiDetector:
                 start, candidate = start + 1, candidate[1:]
             if not free(start, end) or REFERENCE_CUE.search(folded[max(0, start - 16):start]):
                 continue  # part of a card or IBAN found before, or a reference number
-            if self._valid_phone(candidate):
+            if self._valid_phone(candidate) or (self._possible_phone(candidate) and not DATE_SHAPE.match(candidate) and (
+                    candidate.startswith(("+", "00")) or PHONE_CUE.search(folded[max(0, start - 24):start]))):
                 add("PHONE", start, end)
 
     def _valid_phone(self, candidate: str) -> bool:
@@ -233,6 +250,17 @@ class PiiDetector:
                 return False
             return phonenumbers.is_valid_number(number)
         return any(plan.valid(digits) for plan in self.phone_plans.values())
+
+    def _possible_phone(self, candidate: str) -> bool:
+        """The length of a number of one of the regions (or an international one), valid or not."""
+        digits = _NON_DIGITS.sub("", candidate)
+        if candidate.lstrip("(").startswith(("+", "00")):
+            try:
+                number = phonenumbers.parse(candidate if not candidate.startswith("00") else "+" + candidate[2:], None)
+            except phonenumbers.NumberParseException:
+                return False
+            return phonenumbers.is_possible_number(number)
+        return any(plan.possible(digits) for plan in self.phone_plans.values())
 
     def _persons(self, text: str, folded: str, add) -> None:
         cued = any(word in folded for word in CUE_WORDS) or SHORT_CUE.search(folded)
@@ -314,6 +342,11 @@ class _NumberingPlan:
         prefix = metadata.national_prefix or ""
         return cls(region, str(metadata.country_code), prefix if prefix.isdigit() else "",
                    frozenset(metadata.general_desc.possible_length))
+
+    def possible(self, digits: str) -> bool:
+        """A national number of a length this region has (with or without its trunk prefix)."""
+        return len(digits) in self.lengths or (bool(self.trunk_prefix) and digits.startswith(self.trunk_prefix)
+                                               and len(digits) - len(self.trunk_prefix) in self.lengths and digits[1:2] != "0")
 
     def valid(self, digits: str) -> bool:
         forms = [digits] if len(digits) in self.lengths else []

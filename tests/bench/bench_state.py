@@ -120,11 +120,19 @@ def drive(settings, worker: subprocess.Popen, port: int, prefix: str, total: int
     return results
 
 
-def first_answer_after_start(settings, state: Path, app_id: str, extra: dict, prefix: str) -> dict:
-    """Start a worker and, at once, a new customer's message; seconds until the worker answered it."""
+def first_answer_after_start(settings, state: Path, app_id: str, extra: dict, prefix: str, fresh: bool = False) -> dict:
+    """Start a worker and, at once, a new customer's message; seconds until the worker answered it. A `fresh` app
+    (no committed offsets yet) starts from the end of its topics: its message waits until the worker is up, or it
+    would fall before the offsets the worker starts from."""
     port = free_port()
     started = time.time()
     worker = start_worker(settings, state, app_id, port, extra)
+    while fresh and metric(port, "centralita_engine_messages_total") < 0:
+        if worker.poll() is not None:
+            raise RuntimeError("the worker exited")
+        time.sleep(1)
+    if fresh:
+        time.sleep(5)
     answered = threading.Event()
     probe_id = f"{prefix}-probe-{uuid.uuid4().hex[:6]}"
 
@@ -195,7 +203,7 @@ def run(quick: bool = False) -> dict:
     restart_id = f"bench-restart-{run_id}"
     long = {"CENTRALITA_AUTO_OFFSET_RESET": "latest"}
     prefix = random.randint(40_000, 49_990)
-    started = first_answer_after_start(settings, root / "restart", restart_id, long, str(prefix))
+    started = first_answer_after_start(settings, root / "restart", restart_id, long, str(prefix), fresh=True)
     worker, port = started["worker"], started["port"]
     try:
         drive(settings, worker, port, str(prefix + 1), live, (live,), data_dir, restart_id, progress)
