@@ -30,6 +30,8 @@ from stdnum import luhn
 from stdnum.es import dni as stdnum_dni
 from stdnum.es import nie as stdnum_nie
 
+from jobs import addresses
+
 TYPES = ("EMAIL", "IBAN", "CARD", "ID", "PASSPORT", "IP", "PHONE", "DATE_OF_BIRTH", "ADDRESS", "PERSON")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -89,16 +91,6 @@ DOB_CUES = ("naci", "nac", "born", "birth", "dob", "cumple")  # substrings every
 DOB = re.compile(rf"(?:naci(?:do|da)?|fecha de nacimiento|f\. ?nac\.?|born|date of birth|dob|birthday|cumpleanos|birth date)"
                  rf"\b[^\d\n.;!?]{{0,30}}?({_DATE})",
                  re.IGNORECASE)
-_STREET = (r"calle|c/|avda\.?|avenida|av\.|plaza|pza\.?|paseo|pº|camino|carretera|ctra\.?|ronda|travesia|glorieta|"
-           r"urbanizacion|urb\.|poligono|pol\.|bulevar|rambla|via|cuesta|pasaje|barrio|callejon|carrer|rua|kalea|"
-           r"street|st\.|avenue|ave\.|road|rd\.|lane|boulevard|blvd\.?|drive|dr\.|way|court|square|terrace|place|pl\.|"
-           r"crescent|close|grove|gardens|row|parkway|highway|hwy\.?|mews|walk|hill")
-STREET_WORDS = frozenset(w.replace("\\", "") for alt in _STREET.split("|")
-                         for w in ([alt.rstrip("?").replace("\\.", ".")] + ([alt.split("\\.")[0]] if alt.endswith("\\.?") else [])))
-ADDRESS_ES = re.compile(rf"\b(?:{_STREET})\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?[a-z][\w'.-]*(?:\s+[a-z][\w'.-]*){{0,3}},?\s*(?:n[ºo°.]?\s*)?\d{{1,4}}\w?"
-                        rf"(?:,?\s*\d{{1,2}}(?!\d)º?(?:\s*[a-z]\b)?)?(?:,?\s*\d{{5}}\b)?", re.IGNORECASE)
-ADDRESS_EN = re.compile(rf"\b\d{{1,5}}\s+[a-z][\w'.-]*(?:\s+[a-z][\w'.-]*){{0,3}}\s+(?:{_STREET})(?:,?\s*(?:apt|apartment|flat|unit)\.?\s*\w+)?",
-                        re.IGNORECASE)
 STRONG_CUES = ("me llamo", "mi nombre es", "my name is", "name:", "nombre:", "titular:", "a nombre de", "de parte de", "on behalf of")
 # Substrings of the folded text that every name cue contains: when none is there, NAME_CUE cannot match.
 CUE_WORDS = ("llamo", "yamo", "nombre", "soy", "name", "i am", "i'm", "it's", "this is", "atentamente", "saludo", "regards",
@@ -217,10 +209,9 @@ class PiiDetector:
                 add("DATE_OF_BIRTH", *m.span(1))
         if digit_count >= 7:  # fewer digits: no phone number
             self._phones(text, folded, add, free)
-        if _names_a_street(folded):  # both address forms need a street type; most messages have none
-            for pattern in (ADDRESS_ES, ADDRESS_EN):
-                for m in pattern.finditer(text):
-                    add("ADDRESS", *m.span())
+        if addresses.names_a_street(folded):  # every address form needs a street word; most messages have none
+            for start, end in addresses.find(text):
+                add("ADDRESS", start, end)
 
     def _phones(self, text: str, folded: str, add, free) -> None:
         """Candidates that libphonenumber parses as a valid number of one of the regions (or international), unless
@@ -311,14 +302,6 @@ class PiiDetector:
             counts[f.type] = counts.get(f.type, 0) + 1
         out.append(text[last:])
         return "".join(out), counts
-
-
-def _names_a_street(folded: str) -> bool:
-    for word in folded.split():
-        word = word.strip(",;:()!?")
-        if word in STREET_WORDS or word.rstrip(".") in STREET_WORDS:
-            return True
-    return False
 
 
 _NON_DIGITS = re.compile(r"\D")
