@@ -30,7 +30,8 @@ from stdnum import luhn
 from stdnum.es import dni as stdnum_dni
 from stdnum.es import nie as stdnum_nie
 
-from jobs import addresses
+from jobs import addresses, names
+from jobs.names import NameModel
 
 TYPES = ("EMAIL", "IBAN", "CARD", "ID", "PASSPORT", "IP", "PHONE", "DATE_OF_BIRTH", "ADDRESS", "PERSON")
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -137,7 +138,8 @@ AMBIGUOUS_NAMES = _load_names(DATA_DIR / "ambiguous_names.txt")  # names only wh
 class PiiDetector:
     """Finds personal data in one text. `known_names` are names the CRM already holds (first names, surnames)."""
 
-    def __init__(self, known_names: Iterable[str] = (), phone_regions: tuple[str, ...] = ("ES", "GB", "US")) -> None:
+    def __init__(self, known_names: Iterable[str] = (), phone_regions: tuple[str, ...] = ("ES", "GB", "US"),
+                 use_model: bool = True) -> None:
         self.known = frozenset(_fold(n) for name in known_names for n in name.split() if len(n) > 1)
         self.phone_regions = phone_regions
         # National number lengths (with a trunk prefix) per region: a candidate is parsed only for regions it could
@@ -146,8 +148,10 @@ class PiiDetector:
         self.names = FIRST_NAMES | SURNAMES | self.known  # built once: these sets are looked up for every word
         self.surnames = SURNAMES | self.known
         self.first_or_known = FIRST_NAMES | self.known
+        # The NER model for names the lists and cues miss (jobs/names.py); off only to measure what it adds.
+        self.model = NameModel(self.names) if use_model else None
 
-    def find(self, text: str) -> list[Finding]:
+    def find(self, text: str, language: str | None = None) -> list[Finding]:
         found: list[Finding] = []
 
         def free(start: int, end: int) -> bool:
@@ -172,6 +176,9 @@ class PiiDetector:
                 if m.group(0).count(":") >= 2 and _is_ip(m.group(0)):
                     add("IP", *m.span())
         self._persons(text, folded, add)
+        if self.model is not None and names.worth_reading(text):
+            for start, end in self.model.spans(text, language):
+                add("PERSON", start, end)
         return sorted(found, key=lambda f: f.start)
 
     def _numbers(self, text: str, folded: str, digit_count: int, add, free) -> None:
@@ -291,11 +298,11 @@ class PiiDetector:
             if (w in FIRST_NAMES and (capitalized or has_surname or w not in AMBIGUOUS_NAMES)) or (w in self.known and len(w) > 2):
                 add("PERSON", word.start(), end)
 
-    def mask(self, text: str) -> tuple[str, dict[str, int]]:
+    def mask(self, text: str, language: str | None = None) -> tuple[str, dict[str, int]]:
         """The text with each finding replaced by `<TYPE>`, and the count per type."""
         counts: dict[str, int] = {}
         out, last = [], 0
-        for f in self.find(text):
+        for f in self.find(text, language):
             out.append(text[last:f.start])
             out.append(f"<{f.type}>")
             last = f.end
