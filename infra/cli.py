@@ -461,17 +461,21 @@ def export(subject: str, outputs: tuple[str, ...], key_file: str | None) -> None
 
 @main.command("pii-quality")
 @click.option("--set", "labeled", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Labeled JSON Lines (text, pii: [[type, substring]], keep: [look-alikes]); default: both bundled sets.")
-def pii_quality(labeled: str | None) -> None:
-    """Precision and recall per PII type, and look-alikes preserved, as JSON."""
+              help="Labeled JSON Lines (text, pii: [[type, substring]], keep: [look-alikes]); default: the bundled sets.")
+@click.option("--name-model/--no-name-model", default=False, help="Also find names with the spaCy NER models (jobs/names.py).")
+def pii_quality(labeled: str | None, name_model: bool) -> None:
+    """Precision and recall per PII type, look-alikes preserved and PII-free rows changed, as JSON."""
     from pathlib import Path
 
-    from jobs.pii_quality import EVAL_FILE, TEST_FILE, evaluate
+    from jobs.pii import PiiDetector
+    from jobs.pii_quality import EVAL_FILE, HOLDOUT_A_FILE, TEST_FILE, evaluate
 
+    detector = PiiDetector(use_model=name_model)
     if labeled:
-        click.echo(json.dumps(evaluate(Path(labeled)), indent=2))
+        click.echo(json.dumps(evaluate(Path(labeled), detector), indent=2))
     else:
-        click.echo(json.dumps({"development": evaluate(EVAL_FILE), "test": evaluate(TEST_FILE)}, indent=2))
+        click.echo(json.dumps({"development": evaluate(EVAL_FILE, detector), "test": evaluate(TEST_FILE, detector),
+                               "holdout_a": evaluate(HOLDOUT_A_FILE, detector)}, indent=2))
 
 
 from inference.cli import classify, models, train  # noqa: E402  (registered after the group exists)

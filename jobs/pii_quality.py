@@ -15,6 +15,7 @@ from jobs.pii import TYPES, PiiDetector
 
 EVAL_FILE = Path(__file__).resolve().parent / "data" / "pii_eval.jsonl"
 TEST_FILE = Path(__file__).resolve().parent / "data" / "pii_test.jsonl"
+HOLDOUT_A_FILE = Path(__file__).resolve().parent / "data" / "pii_holdout_a.jsonl"  # tests/pii_sets/holdout_a.py
 
 
 def _spans(text: str, value: str) -> tuple[int, int]:
