@@ -243,22 +243,16 @@ class PiiDetector:
         if candidate.lstrip("(").startswith(("+", "00")):  # international: libphonenumber finds the country
             if not 8 <= len(digits) - (2 if candidate.startswith("00") else 0) <= 15:
                 return False
-            try:
-                number = phonenumbers.parse(candidate if not candidate.startswith("00") else "+" + candidate[2:], None)
-            except phonenumbers.NumberParseException:
-                return False
-            return phonenumbers.is_valid_number(number)
+            number = _international(candidate)
+            return number is not None and phonenumbers.is_valid_number(number)
         return any(plan.valid(digits) for plan in self.phone_plans.values())
 
     def _possible_phone(self, candidate: str) -> bool:
         """The length of a number of one of the regions (or an international one), valid or not."""
         digits = _NON_DIGITS.sub("", candidate)
         if candidate.lstrip("(").startswith(("+", "00")):
-            try:
-                number = phonenumbers.parse(candidate if not candidate.startswith("00") else "+" + candidate[2:], None)
-            except phonenumbers.NumberParseException:
-                return False
-            return phonenumbers.is_possible_number(number)
+            number = _international(candidate)
+            return number is not None and phonenumbers.is_possible_number(number)
         return any(plan.possible(digits) for plan in self.phone_plans.values())
 
     def _persons(self, text: str, folded: str, add) -> None:
@@ -313,6 +307,14 @@ class PiiDetector:
 
 
 _NON_DIGITS = re.compile(r"\D")
+
+
+def _international(candidate: str) -> phonenumbers.PhoneNumber | None:
+    """A number written with '+' or '00', parsed (libphonenumber finds the country), or None."""
+    try:
+        return phonenumbers.parse(candidate if not candidate.startswith("00") else "+" + candidate[2:], None)
+    except phonenumbers.NumberParseException:
+        return None
 
 
 @dataclass(frozen=True)

@@ -357,18 +357,13 @@ def write(out=sys.stdout, with_pii: int = 1000, clean: int = 300, seed: int = SE
                                       "EMAIL 0.75, IBAN 0.864, PHONE 0.876, ID 0.96, CARD/IP/DATE_OF_BIRTH 1.0. After the "
                                       "changes it prompted it is a development set."},
                          ensure_ascii=False) + "\n")
-    rows = 0
-    while rows < with_pii:
-        row = fill(w, w.pick(TEMPLATES))
-        if unique_spans(row):
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            rows += 1
-    rows = 0
-    while rows < clean:
-        row = fill(w, w.pick(CLEAN_TEMPLATES))
-        if unique_spans(row):
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            rows += 1
+    for templates, count in ((TEMPLATES, with_pii), (CLEAN_TEMPLATES, clean)):
+        rows = 0
+        while rows < count:
+            row = fill(w, w.pick(templates))
+            if unique_spans(row):
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                rows += 1
 
 
 if __name__ == "__main__":
